@@ -1,0 +1,66 @@
+"""Django app config: loads plugins and derives ``TASKS`` from the task settings."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.apps import AppConfig
+from django.conf import settings
+from django.core.signals import setting_changed
+from django.utils.translation import gettext_lazy as _
+
+__all__ = ["RailTasksConfig"]
+
+_SETTING_NAMES = {"RAIL_TASKS", "RAIL_DJANGO_GRAPHQL"}
+_derived_tasks: dict[str, Any] | None = None
+
+
+def _tasks_user_defined() -> bool:
+    return settings.is_overridden("TASKS") and getattr(settings, "TASKS", None) is not _derived_tasks
+
+
+def derive_tasks_setting() -> dict[str, Any]:
+    """Django's ``TASKS`` built from ``RAIL_TASKS["backend"]`` (seed-style settings)."""
+    from rail_tasks.backends import backend_path
+    from rail_tasks.conf import task_settings
+
+    return {"default": {"BACKEND": backend_path(str(task_settings.backend)), "QUEUES": list(task_settings.queues)}}
+
+
+def install_tasks_setting() -> None:
+    """Point Django's ``TASKS`` at the rail backend the task settings name, unless the project set ``TASKS``."""
+    global _derived_tasks
+    from django.core.exceptions import ImproperlyConfigured
+
+    if _tasks_user_defined():
+        return
+    try:
+        derived = derive_tasks_setting()
+    except ImproperlyConfigured:
+        return  # reported by the system check rail_tasks.E005
+    _derived_tasks = derived
+    settings.TASKS = derived
+    setting_changed.send(sender=RailTasksConfig, setting="TASKS", value=derived, enter=True)
+
+
+def _on_setting_changed(*, setting: str, **kwargs: Any) -> None:
+    if setting in _SETTING_NAMES:
+        from rail_tasks.plugins import reset_plugin_manager
+
+        reset_plugin_manager()
+        install_tasks_setting()
+
+
+class RailTasksConfig(AppConfig):
+    """The ``rail_tasks`` app."""
+
+    name = "rail_tasks"
+    label = "rail_tasks"
+    verbose_name = _("Tasks")
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from rail_tasks import checks  # noqa: F401 - registers the system checks
+
+        install_tasks_setting()
+        setting_changed.connect(_on_setting_changed, dispatch_uid="rail_tasks_settings")

@@ -1,0 +1,253 @@
+"""``RailBackend``: the base of every rail-tasks backend.
+
+It owns validation, the ``TaskExecution`` row, submit-on-commit, ``get_result``
+and Django's signals. A subclass adds transport only: :meth:`submit` hands
+"run execution <id>" to its engine, and optionally :meth:`cancel_running`
+stops a running one there. The engine's worker calls
+:func:`rail_tasks.run_execution` and nothing else.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from abc import abstractmethod
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from django.core.exceptions import ValidationError
+from django.db import router, transaction
+from django.tasks import Task, TaskResult
+from django.tasks.backends.base import BaseTaskBackend
+from django.tasks.base import TaskError
+from django.tasks.exceptions import InvalidTask, TaskResultDoesNotExist
+from django.tasks.signals import task_enqueued
+from django.utils import timezone
+from django.utils.json import normalize_json
+from django.utils.module_loading import import_string
+
+from rail_tasks.conf import task_settings
+from rail_tasks.exceptions import InvalidTaskArguments, TasksDisabled
+from rail_tasks.owner import get_current_owner
+from rail_tasks.plugins import hooks
+from rail_tasks.status import to_django_status
+from rail_tasks.task import RailTask, task_options
+
+if TYPE_CHECKING:
+    from rail_tasks.models import TaskExecution
+
+__all__ = ["RailBackend"]
+
+logger = logging.getLogger("rail_tasks")
+
+
+class RailBackend(BaseTaskBackend):
+    """Base Django Tasks backend that tracks every execution in ``TaskExecution``.
+
+    Capability flags follow Django's ``supports_*`` vocabulary, plus:
+
+    * ``supports_timeout``: the engine stops an attempt that runs past its
+      ``timeout`` (otherwise the timeout is only checked at each
+      ``update_progress`` call);
+    * ``supports_cancel_running``: the engine can stop a running attempt (otherwise
+      a running task stops at its next ``update_progress`` call);
+    * ``runs_inline``: ``enqueue`` runs the task before returning.
+    """
+
+    task_class = RailTask
+
+    supports_defer = True
+    supports_async_task = True
+    supports_get_result = True
+    supports_priority = True
+    supports_timeout: ClassVar[bool] = False
+    supports_cancel_running: ClassVar[bool] = False
+    runs_inline: ClassVar[bool] = False
+
+    def __init__(self, alias: str, params: dict[str, Any]) -> None:
+        super().__init__(alias, params)
+        if "QUEUES" not in params:
+            # Seed-style settings: `queues` lists allowed names; empty allows any.
+            self.queues = set(task_settings.queues)
+
+    # -- transport: what subclasses provide -----------------------------------
+
+    @abstractmethod
+    def submit(self, execution: TaskExecution, *, run_after: datetime | None = None) -> None:
+        """Hand "run execution <id>" to the engine, not before ``run_after``.
+
+        Called after the transaction that created (or rescheduled) the row
+        commits. ``execution.queue``, ``priority`` and ``timeout`` say where and
+        how to run it.
+        """
+
+    def cancel_running(self, execution: TaskExecution) -> None:  # noqa: B027 - optional hook
+        """Ask the engine to stop a running attempt (engines that can set ``supports_cancel_running``)."""
+
+    # -- validation -----------------------------------------------------------
+
+    def validate_task(self, task: Task) -> None:
+        """Django's checks plus rail's: the task has a name and a sane timeout."""
+        super().validate_task(task)
+        if isinstance(task, RailTask):
+            if task.timeout is not None and task.timeout <= 0:
+                raise InvalidTask("timeout must be a positive number of seconds.")
+            if task.max_retries is not None and task.max_retries < 0:
+                raise InvalidTask("max_retries cannot be negative.")
+
+    def _check_importable(self, task: Task) -> None:
+        try:
+            found = import_string(task.module_path)
+        except ImportError as exc:
+            raise InvalidTask(
+                f"Task {task.module_path!r} cannot be imported by its path, so no worker could run it: {exc}"
+            ) from exc
+        if not isinstance(found, Task) or found.func is not task.func:
+            raise InvalidTask(f"{task.module_path!r} does not name this task; define tasks at module level.")
+
+    @staticmethod
+    def _json_arguments(args: Any, kwargs: Any) -> tuple[list[Any], dict[str, Any]]:
+        """Normalise arguments and prove they survive a JSON round trip unchanged."""
+        normalized: dict[str, Any] = {}
+        for label, value in (("args", list(args)), ("kwargs", dict(kwargs))):
+            try:
+                normalized[label] = normalize_json(value)
+                round_trip = json.loads(json.dumps(normalized[label], allow_nan=False))
+            except (TypeError, ValueError) as exc:
+                offending = _find_unserialisable(value, label)
+                where = f" ({offending})" if offending else ""
+                raise InvalidTaskArguments(
+                    f"Task {label} must be JSON-serialisable{where}: {exc}. Pass ids or plain values instead."
+                ) from exc
+            if round_trip != normalized[label]:
+                raise InvalidTaskArguments(
+                    f"Task {label} change in a JSON round trip ({_find_unserialisable(value, label) or 'check dict keys'}):"
+                    " dict keys must be strings."
+                )
+        return normalized["args"], normalized["kwargs"]
+
+    # -- enqueue --------------------------------------------------------------
+
+    def enqueue(self, task: Task, args: Any, kwargs: Any) -> TaskResult:
+        """Validate, insert the execution row, fire hooks and hand it to the engine on commit."""
+        from rail_tasks.models import TaskExecution
+
+        if not task_settings.enabled:
+            raise TasksDisabled("rail-tasks is disabled (task settings: enabled=False).")
+        self.validate_task(task)
+        self._check_importable(task)
+        json_args, json_kwargs = self._json_arguments(args, kwargs)
+        options = task_options(task)
+        metadata = hooks.enqueue_metadata(task, json_args, json_kwargs)
+        owner = get_current_owner()
+        execution = TaskExecution(
+            name=options["name"],
+            task_path=task.module_path,
+            backend=self.alias,
+            queue=task.queue_name,
+            priority=task.priority,
+            args=json_args,
+            kwargs=json_kwargs,
+            metadata=metadata,
+            max_retries=options["max_retries"],
+            retry_delay=options["retry_delay"],
+            retry_backoff=options["retry_backoff"],
+            timeout=options["timeout"],
+            track_progress=options["track_progress"],
+            run_after=task.run_after,
+            owner=owner if owner is not None and owner.is_authenticated else None,
+        )
+        try:
+            execution.full_clean(exclude=["owner", "args", "kwargs", "metadata", "result"])
+        except ValidationError as exc:
+            raise InvalidTask(f"Task {task.module_path!r} cannot be enqueued: {exc}") from exc
+        execution.save(force_insert=True)
+        hooks.enqueue(execution)
+        task_result = self.to_task_result(execution, task)
+        task_enqueued.send(sender=type(self), task_result=task_result)
+        self.submit_on_commit(execution, run_after=task.run_after)
+        if self.runs_inline:
+            task_result.refresh()
+        return task_result
+
+    def submit_on_commit(self, execution: TaskExecution, *, run_after: datetime | None = None) -> None:
+        """Call :meth:`submit` once the current transaction commits (at once outside one)."""
+        using = router.db_for_write(type(execution))
+        transaction.on_commit(lambda: self.submit(execution, run_after=run_after), using=using)
+
+    # -- results --------------------------------------------------------------
+
+    def get_result(self, result_id: str) -> TaskResult:
+        """The ``TaskResult`` of an execution, read from its row."""
+        from rail_tasks.models import TaskExecution
+
+        try:
+            execution = TaskExecution.objects.get(pk=result_id)
+        except (TaskExecution.DoesNotExist, ValidationError, ValueError) as exc:
+            raise TaskResultDoesNotExist(result_id) from exc
+        try:
+            task = import_string(execution.task_path)
+        except ImportError as exc:
+            raise TaskResultDoesNotExist(f"{result_id}: task {execution.task_path!r} is not importable") from exc
+        return self.to_task_result(execution, task)
+
+    def to_task_result(self, execution: TaskExecution, task: Task) -> TaskResult:
+        """Build Django's ``TaskResult`` from an execution row (status mapped, errors listed)."""
+        errors = []
+        if execution.exception_class or execution.traceback:
+            errors.append(
+                TaskError(
+                    exception_class_path=execution.exception_class or "builtins.Exception",
+                    traceback=execution.traceback or execution.error,
+                )
+            )
+        if task.run_after != execution.run_after:
+            task = task.using(run_after=execution.run_after) if execution.run_after else task
+        result = TaskResult(
+            task=task,
+            id=str(execution.id),
+            status=to_django_status(execution.status),
+            enqueued_at=execution.created_at,
+            started_at=execution.started_at,
+            finished_at=execution.completed_at,
+            last_attempted_at=execution.heartbeat_at if execution.attempts else None,
+            args=list(execution.args),
+            kwargs=dict(execution.kwargs),
+            backend=self.alias,
+            errors=errors,
+            # Django counts attempts as len(worker_ids); one entry per attempt.
+            worker_ids=[execution.worker_id or "unknown"] * execution.attempts,
+        )
+        object.__setattr__(result, "_return_value", execution.result)
+        return result
+
+    def check(self, **kwargs: Any) -> list[Any]:
+        """System checks of this backend (none by default)."""
+        return []
+
+    def now(self) -> datetime:
+        """The current time (a seam for engines that need their own clock)."""
+        return timezone.now()
+
+
+def _find_unserialisable(value: Any, path: str = "") -> str:
+    """Name the first argument that JSON cannot carry, e.g. ``kwargs['user']: User``."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                return f"{path or 'a'} key {key!r} is not a string"
+            found = _find_unserialisable(item, f"{path}[{key!r}]")
+            if found:
+                return found
+        return ""
+    if isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            found = _find_unserialisable(item, f"{path}[{index}]")
+            if found:
+                return found
+        return ""
+    if value is None or isinstance(value, str | int | bool):
+        return ""
+    if isinstance(value, float):
+        return "" if value == value and value not in (float("inf"), float("-inf")) else f"{path}: {value!r}"
+    return f"{path or 'value'}: {type(value).__name__}"

@@ -1,0 +1,171 @@
+"""System checks: bad task settings are reported by ``manage.py check`` with an id and a hint.
+
+======================  ==========================================================
+id                      problem
+======================  ==========================================================
+``rail_tasks.E001``     the settings block is not a dict
+``rail_tasks.E002``     unknown key
+``rail_tasks.E003``     wrong type
+``rail_tasks.E004``     value not among the allowed choices, or out of range
+``rail_tasks.E005``     unknown backend name
+``rail_tasks.E006``     ``failure_callback`` cannot be imported or is not callable
+``rail_tasks.W001``     a plugin failed to import and was skipped
+``rail_tasks.W002``     both ``RAIL_TASKS`` and the seed's ``task_settings`` are set
+``rail_tasks.W003``     ``backend`` is set but ``TASKS`` is defined too (``TASKS`` wins)
+======================  ==========================================================
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping
+from typing import Any
+
+from django.conf import settings
+from django.core import checks
+from django.core.exceptions import ImproperlyConfigured
+from django.utils.module_loading import import_string
+
+from rail_tasks.conf import SETTING_SPECS, raw_task_settings
+
+__all__ = ["check_plugins", "check_task_settings"]
+
+_NON_NEGATIVE = {
+    "result_ttl_seconds",
+    "max_retries",
+    "retry_delay",
+    "retry_backoff_max",
+    "progress_throttle_seconds",
+    "slow_task_threshold_seconds",
+}
+_POSITIVE = {"max_workers", "poll_interval", "lease_seconds", "heartbeat_seconds", "default_timeout"}
+
+
+def _type_names(types: tuple[type, ...]) -> str:
+    return " or ".join("None" if t is type(None) else t.__name__ for t in types)
+
+
+def _check_value(where: str, key: str, value: Any) -> list[checks.CheckMessage]:
+    spec = SETTING_SPECS[key]
+    if isinstance(value, bool) and bool not in spec.types:
+        ok = False
+    else:
+        ok = isinstance(value, spec.types)
+    if not ok:
+        return [
+            checks.Error(
+                f"{where}[{key!r}] must be {_type_names(spec.types)}, not {type(value).__name__}.",
+                hint=f"{key}: {spec.help}",
+                id="rail_tasks.E003",
+            )
+        ]
+    if spec.choices and value not in spec.choices:
+        return [
+            checks.Error(
+                f"{where}[{key!r}] is {value!r}; expected one of {', '.join(map(repr, spec.choices))}.",
+                hint=spec.help,
+                id="rail_tasks.E004",
+            )
+        ]
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        if key in _NON_NEGATIVE and value < 0 or key in _POSITIVE and value <= 0:
+            bound = "zero or more" if key in _NON_NEGATIVE else "greater than zero"
+            return [checks.Error(f"{where}[{key!r}] must be {bound}, got {value!r}.", hint=spec.help, id="rail_tasks.E004")]
+    return []
+
+
+def _check_backend(where: str, block: Mapping[str, Any]) -> list[checks.CheckMessage]:
+    from rail_tasks.backends import registered_backends
+
+    name = block.get("backend")
+    if not isinstance(name, str):
+        return []
+    try:
+        registry = registered_backends()
+    except ImproperlyConfigured as exc:
+        return [checks.Error(str(exc), hint="Give each backend a unique name.", id="rail_tasks.E005")]
+    if name in registry or "." in name:
+        return []
+    hint = f"Known backends: {', '.join(sorted(registry))}."
+    plugin = {"celery": "celery", "dramatiq": "dramatiq", "django_q": "djangoq"}.get(name)
+    if plugin:
+        hint += f" Install the plugin: pip install 'rail-tasks[{plugin}]'."
+    return [checks.Error(f"{where}['backend'] is {name!r}, which no installed plugin provides.", hint=hint, id="rail_tasks.E005")]
+
+
+def _check_callback(where: str, block: Mapping[str, Any]) -> list[checks.CheckMessage]:
+    path = block.get("failure_callback")
+    if not isinstance(path, str):
+        return []
+    try:
+        target = import_string(path)
+    except ImportError as exc:
+        return [checks.Error(f"{where}['failure_callback'] {path!r} cannot be imported: {exc}", id="rail_tasks.E006")]
+    if not callable(target):
+        return [checks.Error(f"{where}['failure_callback'] {path!r} is not callable.", id="rail_tasks.E006")]
+    return []
+
+
+@checks.register(checks.Tags.compatibility)
+def check_task_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """Validate the task settings block against :data:`rail_tasks.conf.SETTING_SPECS`."""
+    where, block = raw_task_settings()
+    if not isinstance(block, Mapping):
+        return [
+            checks.Error(
+                f"{where} must be a dict, not {type(block).__name__}.",
+                hint='For example RAIL_TASKS = {"backend": "database"}.',
+                id="rail_tasks.E001",
+            )
+        ]
+    errors: list[checks.CheckMessage] = []
+    if getattr(settings, "RAIL_TASKS", None) is not None:
+        seed = getattr(settings, "RAIL_DJANGO_GRAPHQL", None)
+        if isinstance(seed, Mapping) and "task_settings" in seed:
+            errors.append(
+                checks.Warning(
+                    'Both RAIL_TASKS and RAIL_DJANGO_GRAPHQL["task_settings"] are set; only RAIL_TASKS is used.',
+                    hint="Keep one of them.",
+                    id="rail_tasks.W002",
+                )
+            )
+    for key, value in block.items():
+        if key not in SETTING_SPECS:
+            close = difflib.get_close_matches(str(key), SETTING_SPECS, n=1)
+            hint = f"Did you mean {close[0]!r}?" if close else f"Known keys: {', '.join(sorted(SETTING_SPECS))}."
+            errors.append(checks.Error(f"{where} has an unknown key {key!r}.", hint=hint, id="rail_tasks.E002"))
+            continue
+        errors.extend(_check_value(where, key, value))
+    errors.extend(_check_backend(where, block))
+    errors.extend(_check_callback(where, block))
+    from rail_tasks.apps import _tasks_user_defined
+
+    if "backend" in block and _tasks_user_defined():
+        errors.append(
+            checks.Warning(
+                f"{where}['backend'] is set but TASKS is defined too; Django uses TASKS.",
+                hint="Remove one of them, or make them name the same backend.",
+                id="rail_tasks.W003",
+            )
+        )
+    return errors
+
+
+@checks.register(checks.Tags.compatibility)
+def check_plugins(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """Report plugins that failed to import (they were skipped)."""
+    from rail_tasks.plugins import iter_plugin_infos
+
+    try:
+        infos = iter_plugin_infos()
+    except ImproperlyConfigured as exc:
+        return [checks.Error(str(exc), id="rail_tasks.E005")]
+    return [
+        checks.Warning(
+            f"rail-tasks plugin {info.name!r} ({info.module}) failed to import and was skipped: {info.error}",
+            hint="Install its dependencies, or block it with RAIL_TASKS['blocked_plugins'].",
+            id="rail_tasks.W001",
+        )
+        for info in infos
+        if not info.loaded
+    ]

@@ -1,0 +1,200 @@
+"""Hook specifications: the whole contract between rail-tasks and its plugins.
+
+A plugin is a module (or object) with functions named after these specs and
+marked with :data:`rail_tasks.hookimpl`. Implementations may accept any subset
+of a spec's arguments (pluggy passes only the ones they name), so specs grow
+only by adding arguments.
+
+Every hook call is contained: an implementation that raises is logged on the
+``rail_tasks.plugins`` logger with its plugin's name and never changes a
+task's outcome or stops the other plugins.
+
+"Web process" below means wherever ``enqueue`` is called (a view, a shell, a
+task enqueuing another); "worker" means wherever the execution runs (a
+database worker, a Celery worker, a thread of the thread backend, inline for
+``sync``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+if TYPE_CHECKING:
+    from django.tasks import Task
+
+    from rail_tasks.models import TaskExecution
+
+hookspec = pluggy.HookspecMarker("rail_tasks")
+
+# ---------------------------------------------------------------------------
+# Registration (called once, when plugins are loaded)
+# ---------------------------------------------------------------------------
+
+
+@hookspec
+def rail_tasks_register_backends(register: Callable[[str, str], None]) -> None:
+    """Contribute backends that users can select by short name.
+
+    :param register: ``register(name, dotted_path)``; ``name`` is what users write
+        in ``RAIL_TASKS["backend"]`` (``"celery"``), ``dotted_path`` the backend
+        class (``"rail_tasks_celery.CeleryBackend"``). Registering a name twice is
+        an error naming both plugins.
+
+    Called once per process when the app registry is ready and whenever the
+    backend names are resolved. The return value is not used.
+
+    .. versionadded:: 0.1
+    """
+
+
+# ---------------------------------------------------------------------------
+# Enqueue (web process)
+# ---------------------------------------------------------------------------
+
+
+@hookspec
+def rail_tasks_enqueue_metadata(task: Task, args: list[Any], kwargs: dict[str, Any]) -> dict[str, Any] | None:
+    """Attach metadata that travels with the execution to the worker.
+
+    :param task: the ``django.tasks.Task`` being enqueued.
+    :param args: positional arguments, already JSON-normalised.
+    :param kwargs: keyword arguments, already JSON-normalised.
+    :returns: a JSON-serialisable dict merged into ``TaskExecution.metadata``
+        (later plugins win on equal keys), or ``None``.
+
+    Called in the web process before the execution row is inserted. Use it to
+    propagate context, for example a trace's ``traceparent``.
+
+    .. versionadded:: 0.1
+    """
+
+
+@hookspec
+def rail_tasks_enqueue(execution: TaskExecution) -> None:
+    """An execution was created and is about to be handed to its engine.
+
+    :param execution: the new row (status ``pending``), ``metadata`` included.
+
+    Called in the web process after the INSERT and before the backend submits
+    the message (which waits for the transaction to commit, if one is open).
+    The return value is not used.
+
+    .. versionadded:: 0.1
+    """
+
+
+# ---------------------------------------------------------------------------
+# Running (worker)
+# ---------------------------------------------------------------------------
+
+
+@hookspec
+def rail_tasks_start(execution: TaskExecution) -> None:
+    """An attempt has claimed the execution and is about to call the task.
+
+    :param execution: the row, now ``running``; ``attempts`` counts this attempt.
+
+    Called in the worker, after the claim and before the task function. The
+    return value is not used.
+
+    .. versionadded:: 0.1
+    """
+
+
+@hookspec
+def rail_tasks_execution_context(execution: TaskExecution) -> AbstractContextManager[Any] | None:
+    """Wrap the call of the task function, for example in a tracing span.
+
+    :param execution: the running row; ``metadata`` holds what
+        :func:`rail_tasks_enqueue_metadata` attached.
+    :returns: a context manager entered just before the task function runs and
+        exited right after it returns or raises (the exception is passed to
+        ``__exit__``), or ``None``. A context manager cannot swallow the task's
+        exception: the outcome is recorded as it happened.
+
+    Called in the worker, once per attempt.
+
+    .. versionadded:: 0.1
+    """
+
+
+@hookspec
+def rail_tasks_progress(execution: TaskExecution, progress: int, message: str | None) -> None:
+    """A running task reported progress.
+
+    :param execution: the running row with the new progress applied.
+    :param progress: the clamped value, 0 to 100.
+    :param message: the progress message, or ``None`` when the task gave none.
+
+    Called in the worker from ``update_progress`` each time the value or the
+    message changes. The return value is not used.
+
+    .. versionadded:: 0.1
+    """
+
+
+# ---------------------------------------------------------------------------
+# Outcome (worker, or wherever the execution is cancelled)
+# ---------------------------------------------------------------------------
+
+
+@hookspec
+def rail_tasks_complete(execution: TaskExecution, result: Any) -> None:
+    """An attempt finished successfully.
+
+    :param execution: the row, now ``completed``.
+    :param result: the JSON-normalised return value, as stored.
+
+    Called in the worker after the row was updated. The return value is not used.
+
+    .. versionadded:: 0.1
+    """
+
+
+@hookspec
+def rail_tasks_fail(execution: TaskExecution, error: BaseException, will_retry: bool) -> None:
+    """An attempt failed.
+
+    :param execution: the row, now ``retrying`` (``will_retry``) or ``failed``.
+    :param error: the exception; :class:`rail_tasks.TaskTimeout` for a timeout,
+        :class:`rail_tasks.WorkerLost` when the process running it vanished.
+    :param will_retry: whether another attempt is scheduled.
+
+    Called in the worker (or, for a lost worker, in the process that noticed)
+    after the row was updated. The return value is not used.
+
+    .. versionadded:: 0.1
+    """
+
+
+@hookspec
+def rail_tasks_cancel(execution: TaskExecution) -> None:
+    """An execution was cancelled.
+
+    :param execution: the row, now ``cancelled``.
+
+    Called where the cancellation took effect: in the caller's process for a
+    waiting execution, in the worker for a running one. The return value is not
+    used.
+
+    .. versionadded:: 0.1
+    """
+
+
+@hookspec
+def rail_tasks_notify(execution: TaskExecution, event: str) -> None:
+    """Every change of an execution, for listeners (subscriptions, webhooks).
+
+    :param execution: the row after the change.
+    :param event: one of ``enqueued``, ``started``, ``progress``, ``completed``,
+        ``retrying``, ``failed``, ``cancelled``.
+
+    Called after the specific hook of the same change, in the same process.
+    The return value is not used.
+
+    .. versionadded:: 0.1
+    """

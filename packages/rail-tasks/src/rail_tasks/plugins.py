@@ -1,0 +1,308 @@
+"""Plugin loading and the typed, contained way the core calls hooks.
+
+Plugins are found once per process:
+
+1. the core's own :mod:`rail_tasks.hooks` (always);
+2. every entry point of the ``rail_tasks`` group, unless autoload is off
+   (``RAIL_TASKS["autoload_plugins"] = False`` or the environment variable
+   ``RAIL_TASKS_DISABLE_PLUGIN_AUTOLOAD=1``);
+3. the dotted paths in ``RAIL_TASKS["plugins"]``.
+
+Names in ``RAIL_TASKS["blocked_plugins"]`` or the comma-separated
+``RAIL_TASKS_BLOCKED_PLUGINS`` are never loaded. A plugin whose import fails
+is logged and skipped. Each hook implementation is called on its own so that
+one that raises is logged with its plugin's name and the others still run.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, ExitStack, contextmanager
+from dataclasses import dataclass, field
+from importlib import import_module, metadata
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+from django.core.exceptions import ImproperlyConfigured
+
+from rail_tasks import hookspecs
+from rail_tasks.conf import task_settings
+
+if TYPE_CHECKING:
+    from django.tasks import Task
+
+    from rail_tasks.models import TaskExecution
+
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "PluginInfo",
+    "PluginManager",
+    "get_plugin_manager",
+    "hookimpl",
+    "hooks",
+    "iter_plugin_infos",
+    "reset_plugin_manager",
+]
+
+logger = logging.getLogger("rail_tasks.plugins")
+
+#: The entry-point group plugin packages register under.
+ENTRY_POINT_GROUP = "rail_tasks"
+#: Marker for hook implementations: ``@hookimpl def rail_tasks_complete(execution, result): ...``
+hookimpl = pluggy.HookimplMarker("rail_tasks")
+
+_DISABLE_AUTOLOAD_ENV = "RAIL_TASKS_DISABLE_PLUGIN_AUTOLOAD"
+_BLOCKED_ENV = "RAIL_TASKS_BLOCKED_PLUGINS"
+
+
+@dataclass
+class PluginInfo:
+    """What is known about one plugin: where it came from and what it implements."""
+
+    name: str
+    source: str  # "core", "entry point" or "setting"
+    module: str = ""
+    dist: str = ""
+    version: str = ""
+    hooks: list[str] = field(default_factory=list)
+    error: str = ""  # set when the plugin failed to load
+
+    @property
+    def loaded(self) -> bool:
+        """Whether the plugin was registered."""
+        return not self.error
+
+
+class PluginManager(pluggy.PluginManager):
+    """A pluggy manager that remembers where each plugin came from."""
+
+    def __init__(self) -> None:
+        super().__init__("rail_tasks")
+        self.add_hookspecs(hookspecs)
+        self.infos: dict[str, PluginInfo] = {}
+
+    def register_plugin(self, plugin: object, info: PluginInfo) -> None:
+        """Register ``plugin`` under ``info.name``; a duplicate name is an error."""
+        if self.get_plugin(info.name) is not None or info.name in self.infos and self.infos[info.name].loaded:
+            raise ImproperlyConfigured(f"Two rail-tasks plugins are named {info.name!r}; plugin names must be unique.")
+        self.register(plugin, name=info.name)
+        for impl_list in (caller.get_hookimpls() for caller in self.get_hookcallers(plugin) or []):
+            for impl in impl_list:
+                if impl.plugin_name == info.name and (impl.hookwrapper or impl.wrapper):
+                    self.unregister(plugin)
+                    raise ImproperlyConfigured(
+                        f"rail-tasks plugin {info.name!r} uses a wrapper hook; use rail_tasks_execution_context instead."
+                    )
+        info.hooks = sorted(caller.name for caller in self.get_hookcallers(plugin) or [])
+        self.infos[info.name] = info
+
+    def record_failure(self, info: PluginInfo) -> None:
+        """Remember a plugin that could not be loaded (shown by ``rail_tasks_plugins``)."""
+        self.infos[info.name] = info
+
+
+def _blocked_names() -> set[str]:
+    names = {str(n) for n in task_settings.blocked_plugins}
+    names.update(n.strip() for n in os.environ.get(_BLOCKED_ENV, "").split(",") if n.strip())
+    return names
+
+
+def _autoload_enabled() -> bool:
+    if os.environ.get(_DISABLE_AUTOLOAD_ENV, "").strip().lower() in {"1", "true", "yes", "on"}:
+        return False
+    return bool(task_settings.autoload_plugins)
+
+
+def _load_entry_points(pm: PluginManager, blocked: set[str]) -> None:
+    for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
+        if ep.name in blocked or pm.get_plugin(ep.name) is not None:
+            continue
+        dist = ep.dist.name if ep.dist else ""
+        version = ep.dist.version if ep.dist else ""
+        info = PluginInfo(name=ep.name, source="entry point", module=ep.value, dist=dist, version=version)
+        try:
+            plugin = ep.load()
+        except Exception as exc:  # an uninstallable extra must not break the project
+            info.error = f"{type(exc).__name__}: {exc}"
+            logger.error("rail-tasks plugin %r (%s) failed to import and was skipped: %s", ep.name, ep.value, info.error)
+            pm.record_failure(info)
+            continue
+        pm.register_plugin(plugin, info)
+
+
+def _load_setting_plugins(pm: PluginManager, blocked: set[str]) -> None:
+    for path in task_settings.plugins:
+        if path in blocked or pm.get_plugin(path) is not None:
+            continue
+        info = PluginInfo(name=path, source="setting", module=path)
+        try:
+            module = import_module(path)
+        except Exception as exc:
+            info.error = f"{type(exc).__name__}: {exc}"
+            logger.error("rail-tasks plugin %r failed to import and was skipped: %s", path, info.error)
+            pm.record_failure(info)
+            continue
+        pm.register_plugin(module, info)
+
+
+def _build_plugin_manager() -> PluginManager:
+    from rail_tasks import hooks as core_hooks
+    from rail_tasks.__about__ import __version__
+
+    pm = PluginManager()
+    pm.register_plugin(
+        core_hooks, PluginInfo(name="core", source="core", module="rail_tasks.hooks", dist="rail-tasks", version=__version__)
+    )
+    blocked = _blocked_names()
+    for name in blocked:
+        pm.set_blocked(name)
+    if _autoload_enabled():
+        _load_entry_points(pm, blocked)
+    _load_setting_plugins(pm, blocked)
+    return pm
+
+
+_lock = threading.Lock()
+_manager: PluginManager | None = None
+
+
+def get_plugin_manager() -> PluginManager:
+    """The process's plugin manager, loading plugins on first use."""
+    global _manager
+    if _manager is None:
+        with _lock:
+            if _manager is None:
+                _manager = _build_plugin_manager()
+    return _manager
+
+
+def reset_plugin_manager() -> None:
+    """Forget loaded plugins; the next hook call loads them again (tests, setting changes)."""
+    global _manager
+    with _lock:
+        _manager = None
+
+
+class _Hooks:
+    """Typed facade over the hooks; the only way core code calls them."""
+
+    def _each(self, name: str, **kwargs: Any) -> Iterator[tuple[str, Any]]:
+        caller = getattr(get_plugin_manager().hook, name)
+        for impl in reversed(caller.get_hookimpls()):
+            try:
+                result = impl.function(*(kwargs[arg] for arg in impl.argnames))
+            except Exception:
+                logger.exception("rail-tasks plugin %r raised in hook %s; ignored", impl.plugin_name, name)
+                continue
+            yield impl.plugin_name, result
+
+    def _call(self, name: str, **kwargs: Any) -> None:
+        for _ in self._each(name, **kwargs):
+            pass
+
+    def register_backends(self) -> dict[str, str]:
+        """Collect ``{name: dotted path}`` from every plugin; duplicates are an error."""
+        found: dict[str, tuple[str, str]] = {}
+        pm = get_plugin_manager()
+        for impl in reversed(pm.hook.rail_tasks_register_backends.get_hookimpls()):
+
+            def register(name: str, path: str, _plugin: str = impl.plugin_name) -> None:
+                if name in found and found[name][1] != _plugin:
+                    raise ImproperlyConfigured(
+                        f"Backend name {name!r} is registered by both {found[name][1]!r} and {_plugin!r}."
+                    )
+                found[name] = (path, _plugin)
+
+            try:
+                impl.function(register)
+            except ImproperlyConfigured:
+                raise
+            except Exception:
+                logger.exception("rail-tasks plugin %r raised in hook rail_tasks_register_backends", impl.plugin_name)
+        return {name: path for name, (path, _) in found.items()}
+
+    def enqueue_metadata(self, task: Task, args: list[Any], kwargs: dict[str, Any]) -> dict[str, Any]:
+        """Merge what plugins attach to a new execution."""
+        merged: dict[str, Any] = {}
+        for _, contributed in self._each("rail_tasks_enqueue_metadata", task=task, args=args, kwargs=kwargs):
+            if contributed:
+                merged.update(contributed)
+        return merged
+
+    def enqueue(self, execution: TaskExecution) -> None:
+        """Fire ``rail_tasks_enqueue`` then ``notify('enqueued')``."""
+        self._call("rail_tasks_enqueue", execution=execution)
+        self.notify(execution, "enqueued")
+
+    def start(self, execution: TaskExecution) -> None:
+        """Fire ``rail_tasks_start`` then ``notify('started')``."""
+        self._call("rail_tasks_start", execution=execution)
+        self.notify(execution, "started")
+
+    @contextmanager
+    def execution_context(self, execution: TaskExecution) -> Iterator[None]:
+        """Enter every plugin's context manager around the task call, each one contained."""
+        with ExitStack() as stack:
+            for plugin_name, cm in self._each("rail_tasks_execution_context", execution=execution):
+                if cm is None:
+                    continue
+                try:
+                    stack.enter_context(_Contained(cm, plugin_name))
+                except Exception:
+                    logger.exception("rail-tasks plugin %r failed entering its execution context", plugin_name)
+            yield
+
+    def progress(self, execution: TaskExecution, progress: int, message: str | None) -> None:
+        """Fire ``rail_tasks_progress`` then ``notify('progress')``."""
+        self._call("rail_tasks_progress", execution=execution, progress=progress, message=message)
+        self.notify(execution, "progress")
+
+    def complete(self, execution: TaskExecution, result: Any) -> None:
+        """Fire ``rail_tasks_complete`` then ``notify('completed')``."""
+        self._call("rail_tasks_complete", execution=execution, result=result)
+        self.notify(execution, "completed")
+
+    def fail(self, execution: TaskExecution, error: BaseException, will_retry: bool) -> None:
+        """Fire ``rail_tasks_fail`` then ``notify('retrying' | 'failed')``."""
+        self._call("rail_tasks_fail", execution=execution, error=error, will_retry=will_retry)
+        self.notify(execution, "retrying" if will_retry else "failed")
+
+    def cancel(self, execution: TaskExecution) -> None:
+        """Fire ``rail_tasks_cancel`` then ``notify('cancelled')``."""
+        self._call("rail_tasks_cancel", execution=execution)
+        self.notify(execution, "cancelled")
+
+    def notify(self, execution: TaskExecution, event: str) -> None:
+        """Fire ``rail_tasks_notify``."""
+        self._call("rail_tasks_notify", execution=execution, event=event)
+
+
+class _Contained(AbstractContextManager[Any]):
+    """Wrap a plugin's context manager so its ``__exit__`` can neither raise nor swallow."""
+
+    def __init__(self, cm: AbstractContextManager[Any], plugin_name: str) -> None:
+        self.cm = cm
+        self.plugin_name = plugin_name
+
+    def __enter__(self) -> Any:
+        return self.cm.__enter__()
+
+    def __exit__(self, *exc_info: Any) -> bool:
+        try:
+            self.cm.__exit__(*exc_info)
+        except Exception:
+            logger.exception("rail-tasks plugin %r failed leaving its execution context", self.plugin_name)
+        return False  # never swallow the task's exception
+
+
+#: The hook facade core code calls: ``hooks.complete(execution, result)``.
+hooks = _Hooks()
+
+
+def iter_plugin_infos() -> list[PluginInfo]:
+    """Every plugin seen, loaded or failed, in load order."""
+    return list(get_plugin_manager().infos.values())
+

@@ -1,0 +1,348 @@
+"""The one lifecycle: claim, run and finish an execution.
+
+Every engine's worker calls :func:`run_execution` with the id it was handed;
+every status transition after enqueue happens here (or in
+:func:`fail_execution` / :func:`cancel_execution`, for engines that notice a
+lost worker or a cancel request from outside the task).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+import os
+import time
+import traceback as tb_module
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
+
+from django.apps import apps
+from django.tasks import Task, TaskContext, task_backends
+from django.tasks.exceptions import InvalidTask, InvalidTaskBackend
+from django.tasks.signals import task_finished, task_started
+from django.utils import timezone
+from django.utils.json import normalize_json
+from django.utils.module_loading import import_string
+
+from rail_tasks.conf import task_settings
+from rail_tasks.exceptions import ExecutionNotFound, TaskCancelled, WorkerLost
+from rail_tasks.plugins import hooks
+from rail_tasks.progress import TaskHandle, activate
+from rail_tasks.retry import retry_delay_seconds
+from rail_tasks.status import Status
+
+if TYPE_CHECKING:
+    from rail_tasks.backends.base import RailBackend
+    from rail_tasks.models import TaskExecution
+
+__all__ = [
+    "RailTaskContext",
+    "cancel_execution",
+    "default_worker_id",
+    "fail_execution",
+    "load_task",
+    "retry_execution",
+    "run_execution",
+]
+
+logger = logging.getLogger("rail_tasks")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RailTaskContext(TaskContext):
+    """Django's task context plus ``task``, the progress handle (same as ``current_task()``)."""
+
+    task: TaskHandle
+
+
+def default_worker_id() -> str:
+    """``host:pid``, the worker id used when an engine gives none."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _registered(path: str) -> bool:
+    """Whether ``path`` names a module inside an installed app (so importing it is safe)."""
+    module = path.rpartition(".")[0]
+    return any(module == app.name or module.startswith(app.name + ".") for app in apps.get_app_configs())
+
+
+def load_task(path: str) -> Task:
+    """Import the task an execution names, refusing anything that is not a task.
+
+    Only modules of installed apps are imported, so a forged row cannot make a
+    worker import arbitrary code.
+    """
+    if not _registered(path):
+        raise InvalidTask(f"{path!r} is not a registered task: its module is not part of an installed app.")
+    try:
+        found = import_string(path)
+    except ImportError as exc:
+        raise InvalidTask(f"{path!r} is not a registered task: {exc}") from exc
+    if not isinstance(found, Task):
+        raise InvalidTask(f"{path!r} is not a registered task (found {type(found).__name__}).")
+    return found
+
+
+def _backend_for(execution: TaskExecution) -> RailBackend | None:
+    from rail_tasks.backends.base import RailBackend
+
+    try:
+        backend = task_backends[execution.backend]
+    except (InvalidTaskBackend, KeyError):
+        return None
+    return backend if isinstance(backend, RailBackend) else None
+
+
+def _error_fields(exc: BaseException) -> dict[str, str]:
+    cls = type(exc)
+    return {
+        "error": str(exc) or cls.__name__,
+        "exception_class": f"{cls.__module__}.{cls.__qualname__}",
+        "traceback": "".join(tb_module.format_exception(exc)),
+    }
+
+
+def _expires_at() -> Any:
+    return timezone.now() + timedelta(seconds=int(task_settings.result_ttl_seconds))
+
+
+def _send_finished(execution: TaskExecution, backend: RailBackend | None, task: Task | None) -> None:
+    if backend is not None and task is not None:
+        task_finished.send(sender=type(backend), task_result=backend.to_task_result(execution, task))
+
+
+def _after_finish(execution: TaskExecution) -> None:
+    if not task_settings.track_in_database:
+        type(execution).objects.filter(pk=execution.pk, status=execution.status).delete()
+
+
+def _call_failure_callback(execution: TaskExecution) -> None:
+    path = task_settings.failure_callback
+    if not path or task_settings.on_failure == "ignore":
+        if task_settings.on_failure == "log":
+            logger.error("Task %s (%s) failed: %s", execution.name, execution.id, execution.error)
+        return
+    try:
+        callback = import_string(path)
+        callback(str(execution.id), execution.name, execution.error, execution.traceback)
+    except Exception:
+        logger.exception("failure_callback %r raised for task %s (%s)", path, execution.name, execution.id)
+
+
+def _record_failure(
+    execution: TaskExecution,
+    attempt: int | None,
+    exc: BaseException,
+    backend: RailBackend | None,
+    task: Task | None,
+    *,
+    retryable: bool = True,
+) -> bool:
+    """Apply the retry rules to a failed attempt. Returns whether the row changed."""
+    fields = _error_fields(exc)
+    attempts_done = attempt if attempt is not None else execution.attempts
+    if retryable and backend is not None and attempts_done < execution.max_attempts:
+        delay = retry_delay_seconds(
+            attempts_done,
+            base=execution.retry_delay,
+            backoff=execution.retry_backoff,
+            cap=float(task_settings.retry_backoff_max),
+        )
+        run_after = timezone.now() + timedelta(seconds=delay)
+        if not execution.schedule_retry(attempt, run_after=run_after, **fields):
+            return False
+        logger.warning(
+            "Task %s (%s) attempt %d failed (%s); retrying in %.1fs",
+            execution.name,
+            execution.id,
+            attempts_done,
+            fields["exception_class"],
+            delay,
+        )
+        hooks.fail(execution, exc, True)
+        backend.submit_on_commit(execution, run_after=run_after)
+        return True
+    if not execution.finish_failed(attempt, expires_at=_expires_at(), **fields):
+        return False
+    hooks.fail(execution, exc, False)
+    _call_failure_callback(execution)
+    _send_finished(execution, backend, task)
+    _after_finish(execution)
+    return True
+
+
+def _log_finish(execution: TaskExecution, seconds: float) -> None:
+    if task_settings.log_task_complete:
+        logger.info(
+            "Task %s (%s) %s in %.3fs (attempt %d)",
+            execution.name,
+            execution.id,
+            execution.status,
+            seconds,
+            execution.attempts,
+        )
+    threshold = task_settings.slow_task_threshold_seconds
+    if threshold is not None and seconds > float(threshold):
+        logger.warning(
+            "Slow task %s (%s) took %.3fs (threshold %ss)", execution.name, execution.id, seconds, threshold
+        )
+
+
+def run_execution(
+    execution_id: str | UUID,
+    *,
+    worker_id: str | None = None,
+    lease_seconds: float | None = None,
+) -> TaskExecution | None:
+    """Claim, run and finish one execution; the only thing an engine's worker calls.
+
+    :param execution_id: the id the engine carried.
+    :param worker_id: who runs it (``host:pid`` by default).
+    :param lease_seconds: length of the lease taken at claim, for engines that
+        renew leases (the database worker); ``None`` for no lease.
+    :returns: the execution after this attempt, or ``None`` when there was
+        nothing to do (unknown id, or already claimed: a duplicate delivery).
+    """
+    from rail_tasks.models import TaskExecution
+
+    execution = TaskExecution.objects.filter(pk=execution_id).first()
+    if execution is None:
+        logger.warning("Execution %s does not exist (deleted or never committed); nothing to run", execution_id)
+        return None
+    if not execution.claim(worker_id or default_worker_id(), lease_seconds):
+        logger.debug("Execution %s was already claimed; duplicate delivery ignored", execution_id)
+        return None
+    return _run_claimed(execution)
+
+
+def _run_claimed(execution: TaskExecution) -> TaskExecution:
+    attempt = execution.attempts
+    backend = _backend_for(execution)
+    try:
+        if backend is None:
+            raise InvalidTaskBackend(
+                f"Backend alias {execution.backend!r} is not a rail-tasks backend in this process's TASKS setting"
+            )
+        task = load_task(execution.task_path)
+    except (InvalidTask, InvalidTaskBackend) as exc:
+        _record_failure(execution, attempt, exc, backend, None, retryable=False)
+        return execution
+    if attempt > execution.max_attempts:
+        # Every earlier attempt vanished with its worker: stop instead of looping forever.
+        lost = WorkerLost(
+            f"Worker lost: the process running {execution.name!r} vanished on each of "
+            f"{execution.max_attempts} attempt(s)"
+        )
+        _record_failure(execution, attempt, lost, backend, task, retryable=False)
+        return execution
+
+    task_started.send(sender=type(backend), task_result=backend.to_task_result(execution, task))
+    hooks.start(execution)
+    if task_settings.log_task_start:
+        logger.info("Task %s (%s) started, attempt %d", execution.name, execution.id, attempt)
+
+    handle = TaskHandle(execution, timeout=execution.timeout)
+    started = time.monotonic()
+    try:
+        with activate(handle), hooks.execution_context(execution):
+            if task.takes_context:
+                context = RailTaskContext(task_result=backend.to_task_result(execution, task), task=handle)
+                value = task.call(context, *execution.args, **execution.kwargs)
+            else:
+                value = task.call(*execution.args, **execution.kwargs)
+        result = normalize_json(value)
+        json.dumps(result, allow_nan=False)
+    except TaskCancelled:
+        if execution.finish_cancelled(attempt, expires_at=_expires_at()):
+            hooks.cancel(execution)
+            _send_finished(execution, backend, task)
+            _after_finish(execution)
+    except Exception as exc:
+        _record_failure(execution, attempt, exc, backend, task)
+    else:
+        if execution.finish_completed(attempt, result, _expires_at()):
+            hooks.complete(execution, result)
+            _send_finished(execution, backend, task)
+            _after_finish(execution)
+        else:
+            logger.warning(
+                "Execution %s attempt %d finished but no longer owned the row; its result was discarded",
+                execution.id,
+                attempt,
+            )
+    _log_finish(execution, time.monotonic() - started)
+    return execution
+
+
+def fail_execution(
+    execution_id: str | UUID,
+    error: BaseException,
+    *,
+    attempt: int | None = None,
+    retryable: bool = True,
+) -> TaskExecution | None:
+    """Record a failure that happened outside the task function.
+
+    For engines: a hard time limit killed the child (pass :class:`TaskTimeout`),
+    the worker was lost (:class:`WorkerLost`). The retry rules apply as for any
+    failure. With ``attempt`` given, nothing changes unless that attempt still
+    owns the row.
+    """
+    from rail_tasks.models import TaskExecution
+
+    execution = TaskExecution.objects.filter(pk=execution_id).first()
+    if execution is None or execution.status != Status.RUNNING:
+        return None
+    backend = _backend_for(execution)
+    try:
+        task: Task | None = load_task(execution.task_path)
+    except InvalidTask:
+        task = None
+    _record_failure(execution, attempt, error, backend, task, retryable=retryable)
+    return execution
+
+
+def cancel_execution(execution_id: str | UUID) -> TaskExecution:
+    """Cancel an execution: at once when waiting, by request when running.
+
+    A running task sees the request at its next ``update_progress`` (and
+    engines that can also stop it there). Finished executions are left alone.
+    """
+    from rail_tasks.models import TaskExecution
+
+    execution = TaskExecution.objects.filter(pk=execution_id).first()
+    if execution is None:
+        raise ExecutionNotFound(str(execution_id))
+    if execution.finish_cancelled(expires_at=_expires_at()):
+        hooks.cancel(execution)
+        backend = _backend_for(execution)
+        try:
+            task: Task | None = load_task(execution.task_path)
+        except InvalidTask:
+            task = None
+        _send_finished(execution, backend, task)
+        _after_finish(execution)
+    elif execution.request_cancel():
+        backend = _backend_for(execution)
+        if backend is not None and backend.supports_cancel_running:
+            backend.cancel_running(execution)
+    return execution
+
+
+def retry_execution(execution_id: str | UUID) -> TaskExecution:
+    """Run a failed or cancelled execution again, from a fresh first attempt."""
+    from rail_tasks.models import TaskExecution
+
+    execution = TaskExecution.objects.filter(pk=execution_id).first()
+    if execution is None:
+        raise ExecutionNotFound(str(execution_id))
+    if execution.reset_for_retry():
+        backend = _backend_for(execution)
+        if backend is None:
+            raise InvalidTaskBackend(f"Backend alias {execution.backend!r} of execution {execution.id} is not configured")
+        hooks.enqueue(execution)
+        backend.submit_on_commit(execution)
+    return execution

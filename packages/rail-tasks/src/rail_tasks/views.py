@@ -1,0 +1,79 @@
+"""REST status endpoints: ``GET tasks/<uuid>/`` and ``POST tasks/<uuid>/cancel/``.
+
+Only the owner and staff see an execution; everyone else, and a missing id,
+get the same 404. Anonymous requests get 401. Authentication is whatever sets
+``request.user`` (session, or a token/JWT authentication middleware).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.middleware.csrf import CsrfViewMiddleware
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_POST
+
+from rail_tasks.models import TaskExecution
+from rail_tasks.runner import cancel_execution
+from rail_tasks.serializers import execution_to_dict
+
+__all__ = ["task_cancel", "task_detail"]
+
+
+def _refuse_anonymous(request: HttpRequest) -> JsonResponse | None:
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        response = JsonResponse({"error": "Authentication required."}, status=401)
+        response["WWW-Authenticate"] = 'Bearer realm="api"'
+        return response
+    return None
+
+
+def _visible(request: HttpRequest, task_id: UUID) -> TaskExecution | None:
+    return TaskExecution.objects.visible_to(request.user).filter(pk=task_id).first()
+
+
+def _not_found() -> JsonResponse:
+    return JsonResponse({"error": "Task not found."}, status=404)
+
+
+@require_GET
+def task_detail(request: HttpRequest, task_id: UUID) -> JsonResponse:
+    """The execution's status as JSON (seed 001's shape)."""
+    if refused := _refuse_anonymous(request):
+        return refused
+    execution = _visible(request, task_id)
+    if execution is None:
+        return _not_found()
+    return JsonResponse(execution_to_dict(execution, include_traceback=bool(request.user.is_staff)))
+
+
+def _csrf_failure(request: HttpRequest) -> HttpResponse | None:
+    """Enforce CSRF for cookie-session clients only; token clients send no session cookie."""
+    if settings.SESSION_COOKIE_NAME not in request.COOKIES:
+        return None
+    check = CsrfViewMiddleware(lambda _request: HttpResponse())
+    return check.process_view(request, _no_view, (), {})
+
+
+def _no_view(request: HttpRequest) -> HttpResponse:  # pragma: no cover - never called
+    return HttpResponse()
+
+
+@csrf_exempt  # CSRF is enforced below for session-cookie clients, as DRF does
+@require_POST
+def task_cancel(request: HttpRequest, task_id: UUID, **_: Any) -> HttpResponse:
+    """Cancel the execution (at once when waiting, at its next progress update when running)."""
+    if refused := _refuse_anonymous(request):
+        return refused
+    if failure := _csrf_failure(request):
+        return failure
+    execution = _visible(request, task_id)
+    if execution is None:
+        return _not_found()
+    execution = cancel_execution(execution.pk)
+    execution.refresh_from_db()
+    return JsonResponse(execution_to_dict(execution, include_traceback=bool(request.user.is_staff)), status=202)

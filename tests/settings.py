@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 from pathlib import Path
 
@@ -73,6 +74,14 @@ else:
         }
     }
 
+# Several aliases, so worker subprocesses (same settings) agree with the test process.
+# Plugin test folders add their own aliases in tests/<package>/settings_extra.py.
+TASKS = {
+    "default": {"BACKEND": "rail_tasks.backends.sync.SyncBackend"},
+    "thread": {"BACKEND": "rail_tasks.backends.thread.ThreadBackend", "OPTIONS": {"max_workers": 2}},
+    "database": {"BACKEND": "rail_tasks.backends.database.DatabaseBackend"},
+}
+
 RAIL_TASKS = {
     "backend": "sync",
     "max_retries": 0,
@@ -86,3 +95,16 @@ LOGGING = {
     "handlers": {"null": {"class": "logging.NullHandler"}},
     "loggers": {"rail_tasks": {"handlers": ["null"], "level": "DEBUG", "propagate": True}},
 }
+
+# Plugin test packages extend these settings: tests/<package>/settings_extra.py
+# defines ``apply(settings: dict) -> None`` (skipped when the plugin is not installed).
+for _package in ("rail_tasks_celery", "rail_tasks_dramatiq", "rail_tasks_djangoq", "rail_tasks_graphql", "rail_tasks_otel"):
+    import importlib.util
+
+    if importlib.util.find_spec(_package) is None or importlib.util.find_spec(f"tests.{_package}") is None:
+        continue
+    try:
+        _extra = importlib.import_module(f"tests.{_package}.settings_extra")
+    except ModuleNotFoundError:
+        continue
+    _extra.apply(globals())

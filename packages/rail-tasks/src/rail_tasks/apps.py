@@ -61,6 +61,8 @@ class RailTasksConfig(AppConfig):
 
     def ready(self) -> None:
         from rail_tasks import checks  # noqa: F401 - registers the system checks
+        from rail_tasks.plugins import get_plugin_manager
 
+        get_plugin_manager()  # plugins load once, at start-up, in every process
         install_tasks_setting()
         setting_changed.connect(_on_setting_changed, dispatch_uid="rail_tasks_settings")

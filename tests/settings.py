@@ -68,7 +68,8 @@ else:
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
-            "NAME": str(BASE_DIR / ".test-db.sqlite3"),
+            # Worker subprocesses are pointed at the test database through this variable.
+            "NAME": os.environ.get("RAIL_TASKS_TEST_SQLITE_DB", str(BASE_DIR / ".test-db.sqlite3")),
             "TEST": {"NAME": os.environ.get("RAIL_TASKS_TEST_SQLITE_NAME", str(BASE_DIR / ".test-db.sqlite3"))},
             "OPTIONS": {"timeout": 20, "transaction_mode": "IMMEDIATE"},
         }
@@ -87,6 +88,8 @@ RAIL_TASKS = {
     "max_retries": 0,
     "retry_delay": 0,
     "progress_throttle_seconds": 0,
+    # Records hooks and signals to the JSON-lines file named by RAIL_TASKS_TEST_EVENTS (any process).
+    "plugins": ["rail_tasks.testing.recorder"],
 }
 
 LOGGING = {

@@ -45,9 +45,9 @@ def install_tasks_setting() -> None:
 
 def _on_setting_changed(*, setting: str, **kwargs: Any) -> None:
     if setting in _SETTING_NAMES:
-        from rail_tasks.plugins import reset_plugin_manager
+        from rail_tasks.plugins import reload_plugins_if_changed
 
-        reset_plugin_manager()
+        reload_plugins_if_changed()  # keeps plugins registered by tests unless the plugin settings changed
         install_tasks_setting()
 
 

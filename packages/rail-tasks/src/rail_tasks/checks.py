@@ -9,7 +9,7 @@ id                      problem
 ``rail_tasks.E004``     value not among the allowed choices, or out of range
 ``rail_tasks.E005``     unknown backend name
 ``rail_tasks.E006``     ``failure_callback`` cannot be imported or is not callable
-``rail_tasks.W001``     a plugin failed to import and was skipped
+``rail_tasks.W001``     a plugin failed to import (or to fit the hookspecs) and was skipped
 ``rail_tasks.W002``     both ``RAIL_TASKS`` and the seed's ``task_settings`` are set
 ``rail_tasks.W003``     ``backend`` is set but ``TASKS`` is defined too (``TASKS`` wins)
 ======================  ==========================================================
@@ -109,7 +109,8 @@ def _check_callback(where: str, block: Mapping[str, Any]) -> list[checks.CheckMe
 @checks.register(checks.Tags.compatibility)
 def check_task_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
     """Validate the task settings block against :data:`rail_tasks.conf.SETTING_SPECS`."""
-    where, block = raw_task_settings()
+    where, found = raw_task_settings()
+    block: Any = found  # typed as a mapping, but a project can set anything
     if not isinstance(block, Mapping):
         return [
             checks.Error(
@@ -167,5 +168,5 @@ def check_plugins(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMe
             id="rail_tasks.W001",
         )
         for info in infos
-        if not info.loaded
+        if info.error
     ]

@@ -57,7 +57,7 @@ def rail_tasks_register_backends(register: Callable[[str, str], None]) -> None:
 
 
 @hookspec
-def rail_tasks_enqueue_metadata(task: Task, args: list[Any], kwargs: dict[str, Any]) -> dict[str, Any] | None:
+def rail_tasks_enqueue_metadata(task: Task[..., Any], args: list[Any], kwargs: dict[str, Any]) -> dict[str, Any] | None:
     """Attach metadata that travels with the execution to the worker.
 
     :param task: the ``django.tasks.Task`` being enqueued.

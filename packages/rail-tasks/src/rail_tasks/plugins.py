@@ -9,21 +9,27 @@ Plugins are found once per process:
 3. the dotted paths in ``RAIL_TASKS["plugins"]``.
 
 Names in ``RAIL_TASKS["blocked_plugins"]`` or the comma-separated
-``RAIL_TASKS_BLOCKED_PLUGINS`` are never loaded. A plugin whose import fails
-is logged and skipped. Each hook implementation is called on its own so that
-one that raises is logged with its plugin's name and the others still run.
+``RAIL_TASKS_BLOCKED_PLUGINS`` are never loaded (the core's own plugin cannot
+be blocked). A plugin whose import fails, or that implements a hook that does
+not exist or asks for an argument the spec does not have, is logged and
+skipped (the system check ``rail_tasks.W001`` reports it). Two different
+plugins with one name are an error. Each hook implementation is called on its
+own so that one that raises is logged with its plugin's name and the others
+still run.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from importlib import import_module, metadata
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import pluggy
 from django.core.exceptions import ImproperlyConfigured
@@ -44,6 +50,7 @@ __all__ = [
     "hookimpl",
     "hooks",
     "iter_plugin_infos",
+    "reload_plugins_if_changed",
     "reset_plugin_manager",
 ]
 
@@ -69,11 +76,17 @@ class PluginInfo:
     version: str = ""
     hooks: list[str] = field(default_factory=list)
     error: str = ""  # set when the plugin failed to load
+    blocked: bool = False  # set when a setting or the environment blocked it
 
     @property
     def loaded(self) -> bool:
         """Whether the plugin was registered."""
-        return not self.error
+        return not self.error and not self.blocked
+
+    @property
+    def status(self) -> str:
+        """``loaded``, ``failed`` or ``blocked``."""
+        return "failed" if self.error else "blocked" if self.blocked else "loaded"
 
 
 class PluginManager(pluggy.PluginManager):
@@ -83,25 +96,66 @@ class PluginManager(pluggy.PluginManager):
         super().__init__("rail_tasks")
         self.add_hookspecs(hookspecs)
         self.infos: dict[str, PluginInfo] = {}
+        self.settings_key: tuple[Any, ...] | None = None
 
     def register_plugin(self, plugin: object, info: PluginInfo) -> None:
-        """Register ``plugin`` under ``info.name``; a duplicate name is an error."""
-        if self.get_plugin(info.name) is not None or info.name in self.infos and self.infos[info.name].loaded:
+        """Register ``plugin`` under ``info.name``.
+
+        A name already used by another plugin is an error
+        (:class:`~django.core.exceptions.ImproperlyConfigured`). A plugin that
+        does not fit the hookspecs (an unknown ``rail_tasks_*`` hook, an
+        argument the spec lacks, a wrapper hook) raises
+        :class:`pluggy.PluginValidationError` and is left unregistered.
+        """
+        if self.get_plugin(info.name) is not None or (info.name in self.infos and self.infos[info.name].loaded):
             raise ImproperlyConfigured(f"Two rail-tasks plugins are named {info.name!r}; plugin names must be unique.")
         self.register(plugin, name=info.name)
-        for impl_list in (caller.get_hookimpls() for caller in self.get_hookcallers(plugin) or []):
-            for impl in impl_list:
-                if impl.plugin_name == info.name and (impl.hookwrapper or impl.wrapper):
-                    self.unregister(plugin)
-                    raise ImproperlyConfigured(
-                        f"rail-tasks plugin {info.name!r} uses a wrapper hook; use rail_tasks_execution_context instead."
-                    )
+        try:
+            self._validate(plugin, info.name)
+        except pluggy.PluginValidationError:
+            self.unregister(plugin)
+            raise
         info.hooks = sorted(caller.name for caller in self.get_hookcallers(plugin) or [])
         self.infos[info.name] = info
+
+    def _validate(self, plugin: object, name: str) -> None:
+        for caller in self.get_hookcallers(plugin) or []:
+            for impl in caller.get_hookimpls():
+                if impl.plugin is not plugin:
+                    continue
+                if not caller.has_spec() and not impl.optionalhook:
+                    raise pluggy.PluginValidationError(plugin, f"unknown hook {caller.name!r} in plugin {name!r}")
+                if impl.hookwrapper or impl.wrapper:
+                    raise pluggy.PluginValidationError(
+                        plugin, f"plugin {name!r} uses a wrapper hook; use rail_tasks_execution_context instead"
+                    )
 
     def record_failure(self, info: PluginInfo) -> None:
         """Remember a plugin that could not be loaded (shown by ``rail_tasks_plugins``)."""
         self.infos[info.name] = info
+
+
+def _load_plugin(pm: PluginManager, info: PluginInfo, load: Callable[[], object]) -> None:
+    """Import one plugin and register it; failures are logged, recorded and skipped."""
+    try:
+        plugin = load()
+    except Exception as exc:  # an uninstallable extra must not break the project
+        info.error = f"{type(exc).__name__}: {exc}"
+        logger.error(
+            "rail-tasks plugin %r (%s) failed to import and was skipped: %s", info.name, info.module, info.error
+        )
+        pm.record_failure(info)
+        return
+    if pm.is_registered(plugin):
+        return  # the same module reached twice (an entry point also named in settings)
+    try:
+        pm.register_plugin(plugin, info)
+    except pluggy.PluginValidationError as exc:
+        info.error = f"PluginValidationError: {exc}"
+        logger.error(
+            "rail-tasks plugin %r (%s) does not fit the hookspecs and was skipped: %s", info.name, info.module, exc
+        )
+        pm.record_failure(info)
 
 
 def _blocked_names() -> set[str]:
@@ -118,34 +172,24 @@ def _autoload_enabled() -> bool:
 
 def _load_entry_points(pm: PluginManager, blocked: set[str]) -> None:
     for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
-        if ep.name in blocked or pm.get_plugin(ep.name) is not None:
-            continue
         dist = ep.dist.name if ep.dist else ""
         version = ep.dist.version if ep.dist else ""
         info = PluginInfo(name=ep.name, source="entry point", module=ep.value, dist=dist, version=version)
-        try:
-            plugin = ep.load()
-        except Exception as exc:  # an uninstallable extra must not break the project
-            info.error = f"{type(exc).__name__}: {exc}"
-            logger.error("rail-tasks plugin %r (%s) failed to import and was skipped: %s", ep.name, ep.value, info.error)
+        if ep.name in blocked:
+            info.blocked = True
             pm.record_failure(info)
             continue
-        pm.register_plugin(plugin, info)
+        _load_plugin(pm, info, ep.load)
 
 
 def _load_setting_plugins(pm: PluginManager, blocked: set[str]) -> None:
     for path in task_settings.plugins:
-        if path in blocked or pm.get_plugin(path) is not None:
-            continue
         info = PluginInfo(name=path, source="setting", module=path)
-        try:
-            module = import_module(path)
-        except Exception as exc:
-            info.error = f"{type(exc).__name__}: {exc}"
-            logger.error("rail-tasks plugin %r failed to import and was skipped: %s", path, info.error)
+        if path in blocked:
+            info.blocked = True
             pm.record_failure(info)
             continue
-        pm.register_plugin(module, info)
+        _load_plugin(pm, info, partial(import_module, path))
 
 
 def _build_plugin_manager() -> PluginManager:
@@ -154,11 +198,16 @@ def _build_plugin_manager() -> PluginManager:
 
     pm = PluginManager()
     pm.register_plugin(
-        core_hooks, PluginInfo(name="core", source="core", module="rail_tasks.hooks", dist="rail-tasks", version=__version__)
+        core_hooks,
+        PluginInfo(name="core", source="core", module="rail_tasks.hooks", dist="rail-tasks", version=__version__),
     )
     blocked = _blocked_names()
+    if "core" in blocked:
+        logger.warning("The rail-tasks core plugin cannot be blocked; 'core' in the blocked plugins is ignored")
+        blocked.discard("core")
     for name in blocked:
         pm.set_blocked(name)
+    pm.settings_key = _plugin_settings_key()
     if _autoload_enabled():
         _load_entry_points(pm, blocked)
     _load_setting_plugins(pm, blocked)
@@ -184,6 +233,36 @@ def reset_plugin_manager() -> None:
     global _manager
     with _lock:
         _manager = None
+
+
+def _plugin_settings_key() -> tuple[Any, ...]:
+    """What plugin loading depends on: the three plugin settings and the two environment variables."""
+    return (
+        tuple(map(str, task_settings.plugins)),
+        tuple(map(str, task_settings.blocked_plugins)),
+        bool(task_settings.autoload_plugins),
+        os.environ.get(_BLOCKED_ENV, ""),
+        os.environ.get(_DISABLE_AUTOLOAD_ENV, ""),
+    )
+
+
+def reload_plugins_if_changed() -> bool:
+    """Reset the manager when the plugin settings changed since it loaded; returns whether it did.
+
+    Called on Django's ``setting_changed``, so ``override_settings`` of an
+    unrelated key keeps the plugins a test registered.
+    """
+    manager = _manager
+    if manager is None:
+        return False
+    try:
+        key = _plugin_settings_key()
+    except (TypeError, AttributeError):  # a malformed block; the system checks report it
+        key = None
+    if key == manager.settings_key:
+        return False
+    reset_plugin_manager()
+    return True
 
 
 class _Hooks:
@@ -224,12 +303,22 @@ class _Hooks:
                 logger.exception("rail-tasks plugin %r raised in hook rail_tasks_register_backends", impl.plugin_name)
         return {name: path for name, (path, _) in found.items()}
 
-    def enqueue_metadata(self, task: Task, args: list[Any], kwargs: dict[str, Any]) -> dict[str, Any]:
+    def enqueue_metadata(self, task: Task[..., Any], args: list[Any], kwargs: dict[str, Any]) -> dict[str, Any]:
         """Merge what plugins attach to a new execution."""
         merged: dict[str, Any] = {}
-        for _, contributed in self._each("rail_tasks_enqueue_metadata", task=task, args=args, kwargs=kwargs):
-            if contributed:
-                merged.update(contributed)
+        for plugin_name, contributed in self._each("rail_tasks_enqueue_metadata", task=task, args=args, kwargs=kwargs):
+            if contributed is None:
+                continue
+            try:
+                if not isinstance(contributed, dict):
+                    raise TypeError(f"expected a dict, got {type(contributed).__name__}")
+                json.dumps(contributed, allow_nan=False)
+            except (TypeError, ValueError) as exc:
+                logger.error(
+                    "rail-tasks plugin %r returned metadata that is not a JSON object (%s); ignored", plugin_name, exc
+                )
+                continue
+            merged.update(contributed)
         return merged
 
     def enqueue(self, execution: TaskExecution) -> None:
@@ -290,11 +379,12 @@ class _Contained(AbstractContextManager[Any]):
     def __enter__(self) -> Any:
         return self.cm.__enter__()
 
-    def __exit__(self, *exc_info: Any) -> bool:
+    def __exit__(self, *exc_info: Any) -> Literal[False]:
         try:
             self.cm.__exit__(*exc_info)
-        except Exception:
-            logger.exception("rail-tasks plugin %r failed leaving its execution context", self.plugin_name)
+        except Exception as exc:
+            if exc is not exc_info[1]:  # re-raising the task's own exception is not a plugin failure
+                logger.exception("rail-tasks plugin %r failed leaving its execution context", self.plugin_name)
         return False  # never swallow the task's exception
 
 
@@ -305,4 +395,3 @@ hooks = _Hooks()
 def iter_plugin_infos() -> list[PluginInfo]:
     """Every plugin seen, loaded or failed, in load order."""
     return list(get_plugin_manager().infos.values())
-

@@ -31,7 +31,7 @@ def subprocess_env(**extra: str) -> dict[str, str]:
 
 def start_django_command(*args: str, env: dict[str, str] | None = None, **popen: Any) -> subprocess.Popen[bytes]:
     """Start ``django-admin <args>`` with the test settings and database."""
-    return subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
+    return subprocess.Popen(
         [sys.executable, "-m", "django", *args],
         env=env or subprocess_env(),
         cwd=REPO_ROOT,

@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent
-SECRET_KEY = "rail-tasks-tests-not-secret"  # noqa: S105
+SECRET_KEY = "rail-tasks-tests-not-secret"
 DEBUG = False
 USE_TZ = True
 TIME_ZONE = "UTC"
@@ -101,7 +101,14 @@ LOGGING = {
 
 # Plugin test packages extend these settings: tests/<package>/settings_extra.py
 # defines ``apply(settings: dict) -> None`` (skipped when the plugin is not installed).
-for _package in ("rail_tasks_celery", "rail_tasks_dramatiq", "rail_tasks_djangoq", "rail_tasks_graphql", "rail_tasks_otel"):
+_PLUGIN_PACKAGES = (
+    "rail_tasks_celery",
+    "rail_tasks_dramatiq",
+    "rail_tasks_djangoq",
+    "rail_tasks_graphql",
+    "rail_tasks_otel",
+)
+for _package in _PLUGIN_PACKAGES:
     import importlib.util
 
     if importlib.util.find_spec(_package) is None or importlib.util.find_spec(f"tests.{_package}") is None:

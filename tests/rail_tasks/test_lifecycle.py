@@ -22,7 +22,9 @@ def test_generate_report_completes_with_progress_and_result() -> None:
     assert row.progress_message == "Complete"
     assert row.attempts == 1
     assert row.name == "generate_report"
-    assert row.started_at is not None and row.completed_at is not None and row.expires_at is not None
+    assert row.started_at is not None
+    assert row.completed_at is not None
+    assert row.expires_at is not None
 
 
 def test_process_order_keeps_its_options() -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django.apps import AppConfig
 from django.conf import settings
@@ -16,7 +16,8 @@ _derived_tasks: dict[str, Any] | None = None
 
 
 def _tasks_user_defined() -> bool:
-    return settings.is_overridden("TASKS") and getattr(settings, "TASKS", None) is not _derived_tasks
+    overridden = cast(Any, settings).is_overridden("TASKS")  # LazySettings proxies Settings.is_overridden
+    return bool(overridden) and getattr(settings, "TASKS", None) is not _derived_tasks
 
 
 def derive_tasks_setting() -> dict[str, Any]:

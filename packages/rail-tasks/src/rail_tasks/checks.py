@@ -45,13 +45,15 @@ def _type_names(types: tuple[type, ...]) -> str:
     return " or ".join("None" if t is type(None) else t.__name__ for t in types)
 
 
+def _out_of_range(key: str, value: float) -> bool:
+    return (key in _NON_NEGATIVE and value < 0) or (key in _POSITIVE and value <= 0)
+
+
 def _check_value(where: str, key: str, value: Any) -> list[checks.CheckMessage]:
     spec = SETTING_SPECS[key]
-    if isinstance(value, bool) and bool not in spec.types:
-        ok = False
-    else:
-        ok = isinstance(value, spec.types)
-    if not ok:
+    # bool is an int in Python; a bool is accepted only where bool is a listed type.
+    wrong_bool = isinstance(value, bool) and bool not in spec.types
+    if wrong_bool or not isinstance(value, spec.types):
         return [
             checks.Error(
                 f"{where}[{key!r}] must be {_type_names(spec.types)}, not {type(value).__name__}.",
@@ -67,10 +69,9 @@ def _check_value(where: str, key: str, value: Any) -> list[checks.CheckMessage]:
                 id="rail_tasks.E004",
             )
         ]
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        if key in _NON_NEGATIVE and value < 0 or key in _POSITIVE and value <= 0:
-            bound = "zero or more" if key in _NON_NEGATIVE else "greater than zero"
-            return [checks.Error(f"{where}[{key!r}] must be {bound}, got {value!r}.", hint=spec.help, id="rail_tasks.E004")]
+    if isinstance(value, int | float) and not isinstance(value, bool) and _out_of_range(key, value):
+        bound = "zero or more" if key in _NON_NEGATIVE else "greater than zero"
+        return [checks.Error(f"{where}[{key!r}] must be {bound}, got {value!r}.", hint=spec.help, id="rail_tasks.E004")]
     return []
 
 
@@ -90,7 +91,11 @@ def _check_backend(where: str, block: Mapping[str, Any]) -> list[checks.CheckMes
     plugin = {"celery": "celery", "dramatiq": "dramatiq", "django_q": "djangoq"}.get(name)
     if plugin:
         hint += f" Install the plugin: pip install 'rail-tasks[{plugin}]'."
-    return [checks.Error(f"{where}['backend'] is {name!r}, which no installed plugin provides.", hint=hint, id="rail_tasks.E005")]
+    return [
+        checks.Error(
+            f"{where}['backend'] is {name!r}, which no installed plugin provides.", hint=hint, id="rail_tasks.E005"
+        )
+    ]
 
 
 def _check_callback(where: str, block: Mapping[str, Any]) -> list[checks.CheckMessage]:

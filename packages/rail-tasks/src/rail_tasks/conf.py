@@ -58,7 +58,9 @@ SETTING_SPECS: dict[str, SettingSpec] = {
         SettingSpec("emit_subscriptions", (bool,), True, "Send change events to subscription listeners."),
         SettingSpec("subscription_channel", (str,), "tasks", "Channel-layer group prefix for subscription events."),
         SettingSpec("max_workers", (int,), 4, "Thread pool size of the thread backend."),
-        SettingSpec("on_failure", (str,), "log", "What to do after the last retry fails.", ("log", "callback", "ignore")),
+        SettingSpec(
+            "on_failure", (str,), "log", "What to do after the last retry fails.", ("log", "callback", "ignore")
+        ),
         SettingSpec("failure_callback", (str, type(None)), None, "Dotted path called after the last retry fails."),
         SettingSpec("metrics_enabled", (bool,), False, "Let metrics plugins (rail-tasks-otel) record metrics."),
         SettingSpec("log_task_start", (bool,), False, "Log an INFO record when a task starts."),

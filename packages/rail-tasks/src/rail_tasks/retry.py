@@ -20,4 +20,4 @@ def retry_delay_seconds(attempt: int, *, base: float, backoff: bool, cap: float)
     if not backoff:
         return float(base)
     ceiling = min(cap, base * 2 ** max(attempt - 1, 0))
-    return ceiling / 2 + random.uniform(0, ceiling / 2)  # noqa: S311 - jitter, not security
+    return float(ceiling / 2 + random.uniform(0, ceiling / 2))  # noqa: S311 - jitter, not security

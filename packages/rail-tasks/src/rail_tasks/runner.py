@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import json
 import logging
-import socket
 import os
+import socket
 import time
 import traceback as tb_module
 from dataclasses import dataclass
@@ -52,7 +52,7 @@ logger = logging.getLogger("rail_tasks")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class RailTaskContext(TaskContext):
+class RailTaskContext(TaskContext):  # type: ignore[type-arg,misc]  # stubs: generic, not frozen
     """Django's task context plus ``task``, the progress handle (same as ``current_task()``)."""
 
     task: TaskHandle
@@ -69,7 +69,7 @@ def _registered(path: str) -> bool:
     return any(module == app.name or module.startswith(app.name + ".") for app in apps.get_app_configs())
 
 
-def load_task(path: str) -> Task:
+def load_task(path: str) -> Task[..., Any]:
     """Import the task an execution names, refusing anything that is not a task.
 
     Only modules of installed apps are imported, so a forged row cannot make a
@@ -109,7 +109,7 @@ def _expires_at() -> Any:
     return timezone.now() + timedelta(seconds=int(task_settings.result_ttl_seconds))
 
 
-def _send_finished(execution: TaskExecution, backend: RailBackend | None, task: Task | None) -> None:
+def _send_finished(execution: TaskExecution, backend: RailBackend | None, task: Task[..., Any] | None) -> None:
     if backend is not None and task is not None:
         task_finished.send(sender=type(backend), task_result=backend.to_task_result(execution, task))
 
@@ -137,7 +137,7 @@ def _record_failure(
     attempt: int | None,
     exc: BaseException,
     backend: RailBackend | None,
-    task: Task | None,
+    task: Task[..., Any] | None,
     *,
     retryable: bool = True,
 ) -> bool:
@@ -186,9 +186,7 @@ def _log_finish(execution: TaskExecution, seconds: float) -> None:
         )
     threshold = task_settings.slow_task_threshold_seconds
     if threshold is not None and seconds > float(threshold):
-        logger.warning(
-            "Slow task %s (%s) took %.3fs (threshold %ss)", execution.name, execution.id, seconds, threshold
-        )
+        logger.warning("Slow task %s (%s) took %.3fs (threshold %ss)", execution.name, execution.id, seconds, threshold)
 
 
 def run_execution(
@@ -298,7 +296,7 @@ def fail_execution(
         return None
     backend = _backend_for(execution)
     try:
-        task: Task | None = load_task(execution.task_path)
+        task: Task[..., Any] | None = load_task(execution.task_path)
     except InvalidTask:
         task = None
     _record_failure(execution, attempt, error, backend, task, retryable=retryable)
@@ -320,7 +318,7 @@ def cancel_execution(execution_id: str | UUID) -> TaskExecution:
         hooks.cancel(execution)
         backend = _backend_for(execution)
         try:
-            task: Task | None = load_task(execution.task_path)
+            task: Task[..., Any] | None = load_task(execution.task_path)
         except InvalidTask:
             task = None
         _send_finished(execution, backend, task)
@@ -342,7 +340,9 @@ def retry_execution(execution_id: str | UUID) -> TaskExecution:
     if execution.reset_for_retry():
         backend = _backend_for(execution)
         if backend is None:
-            raise InvalidTaskBackend(f"Backend alias {execution.backend!r} of execution {execution.id} is not configured")
+            raise InvalidTaskBackend(
+                f"Backend alias {execution.backend!r} of execution {execution.id} is not configured"
+            )
         hooks.enqueue(execution)
         backend.submit_on_commit(execution)
     return execution

@@ -21,7 +21,7 @@ __all__ = ["RailTask", "task"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class RailTask(Task):
+class RailTask(Task):  # type: ignore[type-arg]  # Task is generic only in django-stubs
     """A Django ``Task`` carrying rail-tasks' per-task options.
 
     ``None`` means "use the task settings' default" for every option but
@@ -70,7 +70,7 @@ class RailTask(Task):
         return float(value) if value is not None else None
 
 
-def task_options(task: Task) -> dict[str, Any]:
+def task_options(task: Task[..., Any]) -> dict[str, Any]:
     """Rail options of any ``Task``: a plain Django ``Task`` gets the settings' defaults."""
     if isinstance(task, RailTask):
         return {

@@ -13,7 +13,7 @@ import json
 import logging
 from abc import abstractmethod
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, ParamSpec, TypeVar, cast
 
 from django.core.exceptions import ValidationError
 from django.db import router, transaction
@@ -37,6 +37,9 @@ if TYPE_CHECKING:
     from rail_tasks.models import TaskExecution
 
 __all__ = ["RailBackend"]
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
 
 logger = logging.getLogger("rail_tasks")
 
@@ -81,12 +84,12 @@ class RailBackend(BaseTaskBackend):
         how to run it.
         """
 
-    def cancel_running(self, execution: TaskExecution) -> None:  # noqa: B027 - optional hook
+    def cancel_running(self, execution: TaskExecution) -> None:
         """Ask the engine to stop a running attempt (engines that can set ``supports_cancel_running``)."""
 
     # -- validation -----------------------------------------------------------
 
-    def validate_task(self, task: Task) -> None:
+    def validate_task(self, task: Task[..., Any]) -> None:
         """Django's checks plus rail's: the task has a name and a sane timeout."""
         super().validate_task(task)
         if isinstance(task, RailTask):
@@ -95,7 +98,7 @@ class RailBackend(BaseTaskBackend):
             if task.max_retries is not None and task.max_retries < 0:
                 raise InvalidTask("max_retries cannot be negative.")
 
-    def _check_importable(self, task: Task) -> None:
+    def _check_importable(self, task: Task[..., Any]) -> None:
         try:
             found = import_string(task.module_path)
         except ImportError as exc:
@@ -120,15 +123,15 @@ class RailBackend(BaseTaskBackend):
                     f"Task {label} must be JSON-serialisable{where}: {exc}. Pass ids or plain values instead."
                 ) from exc
             if round_trip != normalized[label]:
+                culprit = _find_unserialisable(value, label) or "check dict keys"
                 raise InvalidTaskArguments(
-                    f"Task {label} change in a JSON round trip ({_find_unserialisable(value, label) or 'check dict keys'}):"
-                    " dict keys must be strings."
+                    f"Task {label} change in a JSON round trip ({culprit}): dict keys must be strings."
                 )
         return normalized["args"], normalized["kwargs"]
 
     # -- enqueue --------------------------------------------------------------
 
-    def enqueue(self, task: Task, args: Any, kwargs: Any) -> TaskResult:
+    def enqueue(self, task: Task[_P, _R], args: list[Any], kwargs: dict[str, Any]) -> TaskResult[_P, _R]:
         """Validate, insert the execution row, fire hooks and hand it to the engine on commit."""
         from rail_tasks.models import TaskExecution
 
@@ -163,7 +166,7 @@ class RailBackend(BaseTaskBackend):
             raise InvalidTask(f"Task {task.module_path!r} cannot be enqueued: {exc}") from exc
         execution.save(force_insert=True)
         hooks.enqueue(execution)
-        task_result = self.to_task_result(execution, task)
+        task_result = cast("TaskResult[_P, _R]", self.to_task_result(execution, task))
         task_enqueued.send(sender=type(self), task_result=task_result)
         self.submit_on_commit(execution, run_after=task.run_after)
         if self.runs_inline:
@@ -177,7 +180,7 @@ class RailBackend(BaseTaskBackend):
 
     # -- results --------------------------------------------------------------
 
-    def get_result(self, result_id: str) -> TaskResult:
+    def get_result(self, result_id: str) -> TaskResult[..., Any]:
         """The ``TaskResult`` of an execution, read from its row."""
         from rail_tasks.models import TaskExecution
 
@@ -191,7 +194,7 @@ class RailBackend(BaseTaskBackend):
             raise TaskResultDoesNotExist(f"{result_id}: task {execution.task_path!r} is not importable") from exc
         return self.to_task_result(execution, task)
 
-    def to_task_result(self, execution: TaskExecution, task: Task) -> TaskResult:
+    def to_task_result(self, execution: TaskExecution, task: Task[..., Any]) -> TaskResult[..., Any]:
         """Build Django's ``TaskResult`` from an execution row (status mapped, errors listed)."""
         errors = []
         if execution.exception_class or execution.traceback:
@@ -203,7 +206,7 @@ class RailBackend(BaseTaskBackend):
             )
         if task.run_after != execution.run_after:
             task = task.using(run_after=execution.run_after) if execution.run_after else task
-        result = TaskResult(
+        result: TaskResult[..., Any] = TaskResult(
             task=task,
             id=str(execution.id),
             status=to_django_status(execution.status),

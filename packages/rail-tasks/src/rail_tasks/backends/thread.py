@@ -48,7 +48,9 @@ class ThreadBackend(RailBackend):
         """The thread pool, created on first use."""
         with self._lock:
             if self._pool is None:
-                self._pool = ThreadPoolExecutor(max_workers=self.max_workers, thread_name_prefix=f"rail-tasks-{self.alias}")
+                self._pool = ThreadPoolExecutor(
+                    max_workers=self.max_workers, thread_name_prefix=f"rail-tasks-{self.alias}"
+                )
             return self._pool
 
     def submit(self, execution: TaskExecution, *, run_after: datetime | None = None) -> None:

@@ -1,0 +1,9 @@
+"""The demo's URLs: the admin and the REST status endpoint."""
+
+from django.contrib import admin
+from django.urls import include, path
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("api/v1/", include("rail_tasks.urls")),
+]

@@ -170,7 +170,10 @@ class RailBackend(BaseTaskBackend):
         task_enqueued.send(sender=type(self), task_result=task_result)
         self.submit_on_commit(execution, run_after=task.run_after)
         if self.runs_inline:
-            task_result.refresh()
+            try:
+                task_result.refresh()
+            except TaskResultDoesNotExist:
+                pass  # track_in_database=False removed the finished row; the result stays as enqueued
         return task_result
 
     def submit_on_commit(self, execution: TaskExecution, *, run_after: datetime | None = None) -> None:

@@ -26,7 +26,9 @@ from rail_tasks.runner import (
     RailTaskContext,
     cancel_execution,
     fail_execution,
+    finish_cancelled_execution,
     retry_execution,
+    run_claimed_execution,
     run_execution,
 )
 from rail_tasks.status import Status
@@ -50,8 +52,10 @@ __all__ = [
     "cancel_execution",
     "current_task",
     "fail_execution",
+    "finish_cancelled_execution",
     "hookimpl",
     "retry_execution",
+    "run_claimed_execution",
     "run_execution",
     "task",
     "task_settings",

@@ -68,6 +68,14 @@ class TaskExecutionQuerySet(models.QuerySet["TaskExecution"]):
         """Cancelled before it finished."""
         return self.filter(status=Status.CANCELLED)
 
+    def claim(self, worker_id: str, lease_seconds: float | None = None) -> int:
+        """Bulk :meth:`TaskExecution.claim`: every row of this queryset still ready becomes ``running``.
+
+        Returns how many rows were claimed (the database worker claims the
+        rows it has just locked this way, one attempt counted on each).
+        """
+        return self.filter(status__in=READY_STATUSES).update(**_claim_values(worker_id, lease_seconds))
+
     def lease_expired(self, now: datetime | None = None) -> Self:
         """Running, but the worker's lease ran out (the worker is presumed lost)."""
         now = now or timezone.now()
@@ -85,6 +93,20 @@ class TaskExecutionQuerySet(models.QuerySet["TaskExecution"]):
         if getattr(user, "is_staff", False):
             return self
         return self.filter(owner_id=user.pk)
+
+
+def _claim_values(worker_id: str, lease_seconds: float | None) -> dict[str, Any]:
+    """The columns a claim writes: running, one more attempt, the worker and its lease."""
+    now = timezone.now()
+    return {
+        "status": Status.RUNNING,
+        "attempts": F("attempts") + 1,
+        "worker_id": worker_id[:64],
+        "started_at": Coalesce(F("started_at"), now),
+        "heartbeat_at": now,
+        "lease_expires_at": now + timedelta(seconds=lease_seconds) if lease_seconds else None,
+        "cancel_requested": False,
+    }
 
 
 class TaskExecution(models.Model):
@@ -153,6 +175,13 @@ class TaskExecution(models.Model):
                 name="rail_tasks_ready_idx",
                 condition=Q(status__in=["pending", "retrying"]),
             ),
+            # The claim query of a worker serving every queue.
+            models.Index(
+                F("priority").desc(),
+                F("created_at"),
+                name="rail_tasks_ready_any_idx",
+                condition=Q(status__in=["pending", "retrying"]),
+            ),
             # Lost workers: running rows whose lease ran out.
             models.Index(
                 fields=["lease_expires_at"], name="rail_tasks_running_lease_idx", condition=Q(status="running")
@@ -216,17 +245,7 @@ class TaskExecution(models.Model):
 
         Returns ``False`` when another delivery or worker got there first.
         """
-        now = timezone.now()
-        return self._update(
-            Q(status__in=READY_STATUSES),
-            status=Status.RUNNING,
-            attempts=F("attempts") + 1,
-            worker_id=worker_id[:64],
-            started_at=Coalesce(F("started_at"), now),
-            heartbeat_at=now,
-            lease_expires_at=now + timedelta(seconds=lease_seconds) if lease_seconds else None,
-            cancel_requested=False,
-        )
+        return self._update(Q(status__in=READY_STATUSES), **_claim_values(worker_id, lease_seconds))
 
     def _running_attempt(self, attempt: int) -> Q:
         return Q(status=Status.RUNNING, attempts=attempt)

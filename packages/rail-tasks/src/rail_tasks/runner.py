@@ -43,8 +43,10 @@ __all__ = [
     "cancel_execution",
     "default_worker_id",
     "fail_execution",
+    "finish_cancelled_execution",
     "load_task",
     "retry_execution",
+    "run_claimed_execution",
     "run_execution",
 ]
 
@@ -213,10 +215,17 @@ def run_execution(
     if not execution.claim(worker_id or default_worker_id(), lease_seconds):
         logger.debug("Execution %s was already claimed; duplicate delivery ignored", execution_id)
         return None
-    return _run_claimed(execution)
+    return run_claimed_execution(execution)
 
 
-def _run_claimed(execution: TaskExecution) -> TaskExecution:
+def run_claimed_execution(execution: TaskExecution) -> TaskExecution:
+    """Run and finish an execution the caller has already claimed (its status is ``running``).
+
+    For engines that claim in bulk through the model (the database worker
+    claims with ``TaskExecution.objects.filter(...).claim(...)``); everyone
+    else calls :func:`run_execution`. ``execution.attempts`` is the attempt
+    that owns the row; every write is fenced by it.
+    """
     attempt = execution.attempts
     backend = _backend_for(execution)
     try:
@@ -300,6 +309,29 @@ def fail_execution(
     except InvalidTask:
         task = None
     _record_failure(execution, attempt, error, backend, task, retryable=retryable)
+    return execution
+
+
+def finish_cancelled_execution(execution_id: str | UUID, *, attempt: int) -> TaskExecution | None:
+    """Record that an engine stopped running ``attempt`` because cancellation was requested.
+
+    For engines that end the process running a task (the database worker);
+    fires the ``cancel`` hook and Django's ``task_finished`` like a task that
+    noticed the request itself. Returns ``None`` when ``attempt`` no longer
+    owns the row.
+    """
+    from rail_tasks.models import TaskExecution
+
+    execution = TaskExecution.objects.filter(pk=execution_id).first()
+    if execution is None or not execution.finish_cancelled(attempt, expires_at=_expires_at()):
+        return None
+    hooks.cancel(execution)
+    try:
+        task: Task | None = load_task(execution.task_path)
+    except InvalidTask:
+        task = None
+    _send_finished(execution, _backend_for(execution), task)
+    _after_finish(execution)
     return execution
 
 

@@ -182,9 +182,23 @@ def _load_entry_points(pm: PluginManager, blocked: set[str]) -> None:
         _load_plugin(pm, info, ep.load)
 
 
+def _distribution_of(module: str) -> tuple[str, str]:
+    """``(dist name, version)`` of the installed distribution providing ``module``, or empty strings."""
+    top = module.partition(".")[0]
+    # Editable installs often lack the file listing packages_distributions() reads: guess the usual name too.
+    names = [*metadata.packages_distributions().get(top, []), top.replace("_", "-")]
+    for name in names:
+        try:
+            return name, metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return "", ""
+
+
 def _load_setting_plugins(pm: PluginManager, blocked: set[str]) -> None:
     for path in task_settings.plugins:
-        info = PluginInfo(name=path, source="setting", module=path)
+        dist, version = _distribution_of(path)
+        info = PluginInfo(name=path, source="setting", module=path, dist=dist, version=version)
         if path in blocked:
             info.blocked = True
             pm.record_failure(info)

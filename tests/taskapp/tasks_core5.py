@@ -15,8 +15,11 @@ NOT_CALLABLE = 42
 
 
 def record_failure(taskId: str, task_name: str, error: str, traceback: str) -> None:
-    """A ``failure_callback`` with seed 001's signature."""
-    FAILURES.append({"taskId": taskId, "task_name": task_name, "error": error, "traceback": traceback})
+    """A ``failure_callback`` with seed 001's signature; also notes the row's state when it is called."""
+    from rail_tasks.models import TaskExecution
+
+    row = TaskExecution.objects.filter(pk=taskId).values("status", "attempts").first()
+    FAILURES.append({"taskId": taskId, "task_name": task_name, "error": error, "traceback": traceback, "row": row})
 
 
 def raising_callback(taskId: str, task_name: str, error: str, traceback: str) -> None:

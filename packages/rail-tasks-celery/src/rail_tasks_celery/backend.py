@@ -1,0 +1,163 @@
+"""``CeleryBackend``: rail-tasks executions carried by Celery.
+
+Transport only: each submit sends one message, "run execution <id>", to the
+generic task :data:`rail_tasks_celery.TASK_NAME`; the worker hands the id to
+:func:`rail_tasks.run_execution`, which owns the whole lifecycle.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, ClassVar
+from uuid import UUID, uuid4
+
+from celery import Celery
+from django.core import checks
+from django.tasks.base import DEFAULT_TASK_QUEUE_NAME
+from django.utils import timezone
+from kombu.exceptions import OperationalError
+
+from rail_tasks import RailBackend, task_settings
+from rail_tasks_celery.broker import BrokerInfo, resolve_app
+from rail_tasks_celery.interrupts import CANCEL_SIGNAL
+from rail_tasks_celery.worker import TASK_NAME, celery_task_id_of
+
+if TYPE_CHECKING:
+    from rail_tasks import TaskExecution
+
+__all__ = ["CeleryBackend"]
+
+logger = logging.getLogger("rail_tasks.celery")
+
+
+class CeleryBackend(RailBackend):
+    """Django Tasks backend that runs rail-tasks executions on the user's Celery workers.
+
+    ``OPTIONS`` (all optional):
+
+    * ``celery_app``: dotted path of the Celery app (default: the ``celery_app``
+      task setting, else Celery's current app);
+    * ``queue_prefix``: prepended to every queue name except the default one,
+      which maps to the app's ``task_default_queue``;
+    * ``time_limit_grace``: seconds between the soft time limit (the task's
+      ``timeout``) and the hard one that kills the child (default 5);
+    * ``lease_seconds`` / ``heartbeat_seconds``: lease of a running attempt and
+      how often it is renewed (default: the ``lease_seconds`` and
+      ``heartbeat_seconds`` task settings);
+    * ``sweep_interval``: seconds between two passes of the worker's sweeper
+      (default 30); ``resubmit_after``: seconds an execution may stay due but
+      not started before it is sent again (default 300).
+    """
+
+    supports_defer = True
+    supports_priority = True
+    supports_async_task = True
+    supports_get_result = True
+    supports_timeout: ClassVar[bool] = True
+    supports_cancel_running: ClassVar[bool] = True
+
+    def __init__(self, alias: str, params: dict[str, Any]) -> None:
+        super().__init__(alias, params)
+        options = self.options
+        self.celery_app_path: str | None = options.get("celery_app", task_settings.celery_app)
+        self.queue_prefix = str(options.get("queue_prefix", ""))
+        self.time_limit_grace = float(options.get("time_limit_grace", 5))
+        self.lease_seconds = float(options.get("lease_seconds", task_settings.lease_seconds))
+        self.heartbeat_seconds = float(options.get("heartbeat_seconds", task_settings.heartbeat_seconds))
+        self.sweep_interval = float(options.get("sweep_interval", 30))
+        self.resubmit_after = float(options.get("resubmit_after", 300))
+
+    @cached_property
+    def app(self) -> Celery:
+        """The Celery app messages are sent through."""
+        return resolve_app(self.celery_app_path)
+
+    @cached_property
+    def broker(self) -> BrokerInfo:
+        """Facts about the app's broker (transport, visibility timeout, priority scale)."""
+        return BrokerInfo(self.app)
+
+    # -- mapping ------------------------------------------------------------------
+
+    def celery_queue(self, queue: str) -> str | None:
+        """The Celery queue for a rail queue; ``None`` (the app's routing) for the default queue."""
+        if queue in {DEFAULT_TASK_QUEUE_NAME, task_settings.default_queue}:
+            return None
+        return f"{self.queue_prefix}{queue}"
+
+    def message(self, execution: TaskExecution, run_after: datetime | None = None) -> dict[str, Any]:
+        """The ``send_task`` arguments for one message of ``execution``."""
+        kwargs: dict[str, Any] = {"lease_seconds": self.lease_seconds, "heartbeat_seconds": self.heartbeat_seconds}
+        options: dict[str, Any] = {
+            "args": [str(execution.pk)],
+            "kwargs": kwargs,
+            "task_id": str(uuid4()),
+            "serializer": "json",
+            "ignore_result": True,
+            "priority": self.broker.priority(execution.priority),
+        }
+        queue = self.celery_queue(execution.queue)
+        if queue is not None:
+            options["queue"] = queue
+        if execution.timeout:
+            options["soft_time_limit"] = float(execution.timeout)
+            options["time_limit"] = float(execution.timeout) + self.time_limit_grace
+        if run_after is not None:
+            delay = (run_after - timezone.now()).total_seconds()
+            longest = self.broker.max_countdown
+            if longest is not None and delay > longest:
+                # Held past the visibility timeout, Redis would deliver it again and again: hop instead.
+                options["countdown"] = longest
+                kwargs["not_before"] = run_after.isoformat()
+            elif delay > 0:
+                options["eta"] = run_after
+        return options
+
+    # -- transport ------------------------------------------------------------------
+
+    def submit(self, execution: TaskExecution, *, run_after: datetime | None = None) -> None:
+        """Send "run execution <id>" to Celery, not before ``run_after``.
+
+        A broker that cannot be reached is logged, not raised: the row is
+        committed already and the worker's sweeper sends it again.
+        """
+        try:
+            self.app.send_task(TASK_NAME, **self.message(execution, run_after))
+        except (OperationalError, OSError) as exc:
+            logger.error(
+                "rail-tasks-celery could not send execution %s (%s): %s; a worker's sweeper sends it again later",
+                execution.pk,
+                execution.name,
+                exc,
+            )
+
+    def cancel_running(self, execution: TaskExecution) -> None:
+        """Revoke the running delivery; its worker stops the task with :class:`rail_tasks.TaskCancelled`."""
+        task_id = celery_task_id_of(execution.worker_id or "")
+        try:
+            UUID(task_id)
+        except ValueError:
+            return  # not claimed by a Celery delivery: the task sees the request at its next update_progress
+        try:
+            self.app.control.revoke(task_id, terminate=True, signal=CANCEL_SIGNAL)
+        except (OperationalError, OSError) as exc:
+            logger.warning("rail-tasks-celery could not revoke %s: %s; the heartbeat stops it instead", task_id, exc)
+
+    def check(self, **kwargs: Any) -> list[Any]:
+        """Warn when the Celery app cannot read the JSON messages this backend sends."""
+        errors: list[Any] = []
+        try:
+            accepted = set(self.app.conf.accept_content or ())
+        except Exception as exc:
+            return [checks.Error(f"Celery app for TASKS[{self.alias!r}] cannot be loaded: {exc}", id="rail_tasks_celery.E001")]
+        if accepted and not accepted & {"json", "application/json"}:
+            errors.append(
+                checks.Error(
+                    f"The Celery app of TASKS[{self.alias!r}] does not accept JSON messages (accept_content={sorted(accepted)}).",
+                    hint="Add 'json' to CELERY_ACCEPT_CONTENT.",
+                    id="rail_tasks_celery.E002",
+                )
+            )
+        return errors

@@ -1,0 +1,203 @@
+"""``taskUpdated(taskId)``, ``taskProgress(taskId)`` and ``myTaskUpdates``: graphene subscriptions.
+
+Compose them into your schema (``class Subscription(TaskSubscriptions, graphene.ObjectType)``)
+and serve it with :class:`rail_tasks_graphql.consumers.GraphQLTransportWSConsumer`
+(or any server running graphene's native subscriptions inside a Channels app).
+
+Each subscription owns a channel on the Channels layer and joins the event groups
+of :mod:`rail_tasks_graphql.events`; events come from whatever process ran the task.
+
+* ``taskUpdated``: every change (enqueued, started, progress, retrying, completed,
+  failed, cancelled); ends after the final one.
+* ``taskProgress``: progress reports and the final change; ends after the final one.
+* ``myTaskUpdates``: every change of every task the viewer owns; never ends.
+
+Access is checked when subscribing (someone else's task or a missing id: the same
+``NOT_FOUND`` error; anonymous viewers get nothing) and again for every event: the
+event's owner must still be the viewer, or the viewer staff, and the viewer must still
+be an active user (re-read from the database at most once per
+:data:`VIEWER_RECHECK_SECONDS`). Subscribing to a task that already finished yields
+its final state once and ends.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import graphene
+from asgiref.sync import sync_to_async
+from django.contrib.auth import get_user_model
+
+from rail_tasks_graphql.errors import not_found, unauthenticated
+from rail_tasks_graphql.events import FINAL_EVENTS, TaskSnapshot, owner_group, task_group
+from rail_tasks_graphql.queries import visible_task
+from rail_tasks_graphql.types import TaskExecutionType
+
+__all__ = ["VIEWER_RECHECK_SECONDS", "TaskSubscriptions"]
+
+#: How often (seconds) a subscription re-reads its viewer's standing (active, staff).
+VIEWER_RECHECK_SECONDS = 1.0
+
+
+def _layer() -> Any:
+    from channels.layers import get_channel_layer
+
+    layer = get_channel_layer()
+    if layer is None:
+        raise RuntimeError("Task subscriptions need a channel layer: configure CHANNEL_LAYERS (channels-redis).")
+    return layer
+
+
+class _Viewer:
+    """The subscribing user, with their standing refreshed from the database now and then."""
+
+    def __init__(self, user: Any) -> None:
+        self.pk = user.pk
+        self.active = bool(getattr(user, "is_active", True))
+        self.staff = bool(getattr(user, "is_staff", False))
+        self._checked = time.monotonic()
+
+    def _reload(self) -> None:
+        user = get_user_model()._default_manager.filter(pk=self.pk).first()
+        self.active = user is not None and bool(getattr(user, "is_active", True))
+        self.staff = user is not None and bool(getattr(user, "is_staff", False))
+
+    async def may_see(self, snapshot: TaskSnapshot) -> bool:
+        """Whether this event may be shown to the viewer."""
+        if time.monotonic() - self._checked >= VIEWER_RECHECK_SECONDS:
+            await sync_to_async(self._reload)()
+            self._checked = time.monotonic()
+        if not self.active:
+            return False
+        return self.staff or (snapshot.owner_id is not None and str(snapshot.owner_id) == str(self.pk))
+
+
+def _authenticated_user(info: Any) -> Any:
+    user = getattr(info.context, "user", None)
+    if user is None or not user.is_authenticated:
+        return None
+    return user
+
+
+async def _stream(
+    layer: Any,
+    channel: str,
+    groups: list[str],
+    viewer: _Viewer,
+    *,
+    wanted: Callable[[TaskSnapshot], bool],
+    ends: bool,
+    initial: TaskSnapshot | None,
+) -> AsyncIterator[TaskSnapshot]:
+    try:
+        if initial is not None:
+            yield initial
+            return
+        while True:
+            snapshot = TaskSnapshot.from_message(await layer.receive(channel))
+            if not wanted(snapshot) or not await viewer.may_see(snapshot):
+                continue
+            yield snapshot
+            if ends and snapshot.is_finished:
+                return
+    finally:
+        for group in groups:
+            await layer.group_discard(group, channel)
+
+
+async def _subscribe_task(info: Any, task_id: str, wanted: Callable[[TaskSnapshot], bool]) -> AsyncIterator[Any]:
+    user = _authenticated_user(info)
+    if user is None:
+        raise not_found()
+    found = await sync_to_async(visible_task)(user, task_id)
+    if found is None:
+        raise not_found()
+    layer = _layer()
+    channel = await layer.new_channel("rail_tasks_graphql.")
+    group = task_group(found.pk)
+    await layer.group_add(group, channel)
+    # Read the row again after joining, so a change between the check and the join is not lost.
+    current = await sync_to_async(visible_task)(user, found.pk)
+    if current is None:
+        await layer.group_discard(group, channel)
+        raise not_found()
+    initial = TaskSnapshot.from_execution(current, str(current.status)) if current.is_finished else None
+    return _stream(layer, channel, [group], _Viewer(user), wanted=wanted, ends=True, initial=initial)
+
+
+def _every(snapshot: TaskSnapshot) -> bool:
+    return True
+
+
+def _progress_or_final(snapshot: TaskSnapshot) -> bool:
+    return snapshot.event == "progress" or snapshot.event in FINAL_EVENTS
+
+
+def _task_id_argument() -> dict[str, graphene.Argument]:
+    return {"task_id": graphene.Argument(graphene.NonNull(graphene.ID), name="taskId")}
+
+
+class TaskSubscriptions(graphene.ObjectType):  # type: ignore[misc]
+    """Root subscription fields for task events.
+
+    The seeds spell ``taskUpdated(taskId:)``, ``taskProgress(taskId:)`` and
+    ``myTaskUpdates`` even in snake_case schemas, so those spellings exist in every
+    schema; snake_case schemas also offer ``task_updated(task_id:)`` and friends.
+    """
+
+    task_updated = graphene.Field(
+        graphene.NonNull(TaskExecutionType),
+        task_id=graphene.ID(required=True),
+        description="Every change of one task; ends after it completes, fails or is cancelled.",
+    )
+    task_progress = graphene.Field(
+        graphene.NonNull(TaskExecutionType),
+        task_id=graphene.ID(required=True),
+        description="Progress reports of one task and its final change; ends after that.",
+    )
+    my_task_updates = graphene.Field(
+        graphene.NonNull(TaskExecutionType),
+        description="Every change of every task the viewer owns.",
+    )
+    task_updated_seed = graphene.Field(
+        graphene.NonNull(TaskExecutionType),
+        args=_task_id_argument(),
+        name="taskUpdated",
+        description="Every change of one task; ends after it completes, fails or is cancelled.",
+    )
+    task_progress_seed = graphene.Field(
+        graphene.NonNull(TaskExecutionType),
+        args=_task_id_argument(),
+        name="taskProgress",
+        description="Progress reports of one task and its final change; ends after that.",
+    )
+    my_task_updates_seed = graphene.Field(
+        graphene.NonNull(TaskExecutionType),
+        name="myTaskUpdates",
+        description="Every change of every task the viewer owns.",
+    )
+
+    @staticmethod
+    async def subscribe_task_updated(root: Any, info: Any, task_id: str) -> AsyncIterator[Any]:
+        return await _subscribe_task(info, task_id, _every)
+
+    @staticmethod
+    async def subscribe_task_progress(root: Any, info: Any, task_id: str) -> AsyncIterator[Any]:
+        return await _subscribe_task(info, task_id, _progress_or_final)
+
+    @staticmethod
+    async def subscribe_my_task_updates(root: Any, info: Any) -> AsyncIterator[Any]:
+        user = _authenticated_user(info)
+        if user is None:
+            raise unauthenticated()
+        layer = _layer()
+        channel = await layer.new_channel("rail_tasks_graphql.")
+        group = owner_group(user.pk)
+        await layer.group_add(group, channel)
+        return _stream(layer, channel, [group], _Viewer(user), wanted=_every, ends=False, initial=None)
+
+    subscribe_task_updated_seed = subscribe_task_updated
+    subscribe_task_progress_seed = subscribe_task_progress
+    subscribe_my_task_updates_seed = subscribe_my_task_updates

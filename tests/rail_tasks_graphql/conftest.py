@@ -1,0 +1,37 @@
+"""Fixtures for the rail-tasks-graphql tests: users, a request-like context and graphene's test client."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import AnonymousUser
+from django.test import RequestFactory
+from graphene.test import Client
+
+from tests.rail_tasks_graphql.example.schema import schema
+
+
+@pytest.fixture
+def users(django_user_model: Any) -> dict[str, Any]:
+    """alice and bob (plain users) and root (staff)."""
+    return {
+        "alice": django_user_model.objects.create_user("alice", password="pw-alice"),
+        "bob": django_user_model.objects.create_user("bob", password="pw-bob"),
+        "root": django_user_model.objects.create_user("root", password="pw-root", is_staff=True),
+    }
+
+
+@pytest.fixture
+def gql() -> Callable[..., dict[str, Any]]:
+    """``gql(query, user=None, variables=None, schema=...)``: run a document as ``user`` through a real request object."""
+    factory = RequestFactory()
+
+    def run(query: str, *, user: Any = None, variables: dict[str, Any] | None = None, **kwargs: Any) -> dict[str, Any]:
+        request = factory.post("/graphql/", HTTP_COOKIE="sessionid=secret-cookie", HTTP_AUTHORIZATION="Bearer t0k3n")
+        request.user = user if user is not None else AnonymousUser()
+        client = Client(kwargs.pop("schema", schema))
+        return dict(client.execute(query, context_value=request, variable_values=variables, **kwargs))
+
+    return run

@@ -17,9 +17,9 @@ from tests.rail_tasks_graphql.example.schema import schema
 def users(django_user_model: Any) -> dict[str, Any]:
     """alice and bob (plain users) and root (staff)."""
     return {
-        "alice": django_user_model.objects.create_user("alice", password="pw-alice"),
-        "bob": django_user_model.objects.create_user("bob", password="pw-bob"),
-        "root": django_user_model.objects.create_user("root", password="pw-root", is_staff=True),
+        "alice": django_user_model.objects.create_user("alice"),
+        "bob": django_user_model.objects.create_user("bob"),
+        "root": django_user_model.objects.create_user("root", is_staff=True),
     }
 
 

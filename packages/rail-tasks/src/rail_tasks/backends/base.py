@@ -207,6 +207,9 @@ class RailBackend(BaseTaskBackend):
                     traceback=execution.traceback or execution.error,
                 )
             )
+        if task.backend != self.alias:
+            # The module-level task may name another alias; validate run_after against this backend.
+            task = task.using(backend=self.alias)
         if task.run_after != execution.run_after:
             task = task.using(run_after=execution.run_after) if execution.run_after else task
         result: TaskResult[..., Any] = TaskResult(

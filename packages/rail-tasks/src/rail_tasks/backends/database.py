@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import TYPE_CHECKING
+
+from django.db import DatabaseError, router
+from django.utils import timezone
 
 from rail_tasks.backends.base import RailBackend
 
@@ -12,15 +16,40 @@ if TYPE_CHECKING:
 
 __all__ = ["DatabaseBackend"]
 
+logger = logging.getLogger("rail_tasks")
+
 
 class DatabaseBackend(RailBackend):
     """The embedded default: no broker, the row itself is the message.
 
-    Run ``python manage.py rail_tasks_worker`` to execute tasks.
+    Run ``python manage.py rail_tasks_worker`` to execute tasks. On
+    PostgreSQL, :meth:`submit` sends a ``NOTIFY`` so an idle worker claims the
+    new row at once; elsewhere workers poll. ``OPTIONS`` may set the worker's
+    ``poll_interval``, ``lease_seconds``, ``heartbeat_seconds`` and
+    ``shutdown_grace_seconds`` for this alias (else the task settings apply).
     """
 
     supports_timeout = True
     supports_cancel_running = True
 
     def submit(self, execution: TaskExecution, *, run_after: datetime | None = None) -> None:
-        """Nothing to hand over: the committed row is what workers claim."""
+        """The committed row is what workers claim; wake idle PostgreSQL workers when it is due now."""
+        if run_after is not None and run_after > timezone.now():
+            return  # workers find it by polling once it is due
+        self._notify(execution, execution.queue)
+
+    def cancel_running(self, execution: TaskExecution) -> None:
+        """Tell the worker holding ``execution`` to end it now (it also checks on its own)."""
+        from rail_tasks.worker.notify import CANCEL_PREFIX
+
+        self._notify(execution, f"{CANCEL_PREFIX}{execution.pk}")
+
+    @staticmethod
+    def _notify(execution: TaskExecution, payload: str) -> None:
+        from rail_tasks.worker.notify import send_notify
+
+        try:
+            send_notify(router.db_for_write(type(execution)), payload)
+        except DatabaseError:
+            # Only a wake-up call: workers still find the row at their next poll.
+            logger.warning("NOTIFY for execution %s failed; workers will poll for it", execution.pk, exc_info=True)

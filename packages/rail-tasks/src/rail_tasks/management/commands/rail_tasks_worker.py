@@ -1,0 +1,100 @@
+"""``manage.py rail_tasks_worker``: run tasks of the ``database`` backend."""
+
+from __future__ import annotations
+
+import logging
+from argparse import ArgumentParser
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError
+
+from rail_tasks.worker import Worker, WorkerOptions
+
+
+def _positive_int(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise ValueError(value)
+    return number
+
+
+class Command(BaseCommand):
+    """Claim and run executions of the ``database`` backend until SIGTERM/SIGINT."""
+
+    help = (
+        "Run tasks of the rail-tasks database backend. SIGTERM/SIGINT stops claiming and lets running tasks "
+        "finish (a second signal hands them back to the queue)."
+    )
+    requires_system_checks: list[str] = []
+
+    def add_arguments(self, parser: ArgumentParser) -> None:
+        """The command's options."""
+        parser.add_argument(
+            "--queue",
+            action="append",
+            default=[],
+            dest="queues",
+            help="Queue to serve (repeat, or comma-separate, for several). Default: every queue.",
+        )
+        parser.add_argument(
+            "--backend",
+            action="append",
+            default=[],
+            dest="backends",
+            help="TASKS alias to serve (repeat for several). Default: every alias using the database backend.",
+        )
+        parser.add_argument(
+            "--concurrency", type=_positive_int, default=1, help="Worker processes; each runs one task at a time."
+        )
+        parser.add_argument("--max-tasks", type=_positive_int, default=None, help="Exit after this many tasks.")
+        parser.add_argument(
+            "--max-tasks-per-child",
+            type=_positive_int,
+            default=None,
+            help="Replace a worker process after it ran this many tasks (bounds memory growth).",
+        )
+        parser.add_argument("--worker-id", default="", help="Name recorded on claimed executions (host:pid:token).")
+        parser.add_argument(
+            "--burst", "--once", action="store_true", dest="burst", help="Run until the queue is empty, then exit."
+        )
+        parser.add_argument("--poll-interval", type=float, default=None, help="Seconds between polls when idle.")
+        parser.add_argument("--lease-seconds", type=float, default=None, help="Lease of a running execution.")
+        parser.add_argument("--heartbeat-seconds", type=float, default=None, help="How often leases are renewed.")
+        parser.add_argument(
+            "--shutdown-grace-seconds", type=float, default=None, help="Time running tasks get after SIGTERM."
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        """Build the worker from the options and run it."""
+        queues = [name.strip() for value in options["queues"] for name in value.split(",") if name.strip()]
+        worker_options = WorkerOptions(
+            queues=queues,
+            backends=list(options["backends"]),
+            concurrency=options["concurrency"],
+            worker_id=options["worker_id"],
+            max_tasks=options["max_tasks"],
+            max_tasks_per_child=options["max_tasks_per_child"],
+            burst=options["burst"],
+            poll_interval=options["poll_interval"],
+            lease_seconds=options["lease_seconds"],
+            heartbeat_seconds=options["heartbeat_seconds"],
+            shutdown_grace_seconds=options["shutdown_grace_seconds"],
+        )
+        if options["verbosity"] >= 2:
+            # -v 2: the worker's own log lines (claims, leases, lost workers) on stderr.
+            handler = logging.StreamHandler(self.stderr._out)
+            handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+            worker_logger = logging.getLogger("rail_tasks")
+            worker_logger.addHandler(handler)
+            worker_logger.setLevel(logging.DEBUG if options["verbosity"] >= 3 else logging.INFO)
+        try:
+            worker = Worker(worker_options, log=self._write)
+        except ValueError as exc:
+            raise CommandError(str(exc)) from exc
+        code = worker.run()
+        if code:
+            raise SystemExit(code)
+
+    def _write(self, line: str) -> None:
+        self.stdout.write(line)
+        self.stdout.flush()

@@ -1,0 +1,88 @@
+"""Claiming ready executions, and giving lost ones back to the queue.
+
+PostgreSQL (and any database with ``SKIP LOCKED``): one short transaction
+locks up to ``limit`` ready rows with ``SELECT ... FOR UPDATE SKIP LOCKED``,
+so concurrent workers never wait for each other, then claims them with the
+model's fenced bulk transition. SQLite has no row locks: the same transaction
+(``BEGIN IMMEDIATE`` with ``"transaction_mode": "IMMEDIATE"``) serialises
+claimers, and the conditional ``UPDATE`` (``WHERE status IN ready``) keeps a
+claim exact even without it: only rows this worker really claimed are
+returned.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from django.db import connections, transaction
+from django.utils import timezone
+
+from rail_tasks.exceptions import WorkerLost
+from rail_tasks.models import TaskExecution
+from rail_tasks.runner import fail_execution
+from rail_tasks.status import Status
+
+__all__ = ["claim_batch", "reap_expired_leases"]
+
+logger = logging.getLogger("rail_tasks.worker")
+
+
+def claim_batch(
+    *,
+    using: str,
+    backends: Sequence[str],
+    queues: Sequence[str],
+    limit: int,
+    worker_id: str,
+    lease_seconds: float,
+) -> list[TaskExecution]:
+    """Claim up to ``limit`` ready executions, highest priority first, then oldest.
+
+    :param backends: ``TASKS`` aliases whose rows this worker runs.
+    :param queues: queue names; empty for every queue.
+    :returns: the claimed rows (status ``running``, one more attempt, leased).
+    """
+    if limit <= 0:
+        return []
+    ready = TaskExecution.objects.using(using).ready(timezone.now()).filter(backend__in=list(backends))
+    if queues:
+        ready = ready.filter(queue__in=list(queues))
+    ready = ready.order_by("-priority", "created_at")
+    if connections[using].features.has_select_for_update_skip_locked:
+        ready = ready.select_for_update(skip_locked=True)
+    with transaction.atomic(using=using):
+        ids = list(ready.values_list("pk", flat=True)[:limit])
+        if not ids:
+            return []
+        claimed = TaskExecution.objects.using(using).filter(pk__in=ids).claim(worker_id, lease_seconds)
+        if not claimed:
+            return []
+        rows = TaskExecution.objects.using(using).filter(pk__in=ids, status=Status.RUNNING, worker_id=worker_id[:64])
+        found = {row.pk: row for row in rows}
+    # Keep the claim order (priority, then FIFO).
+    return [found[pk] for pk in ids if pk in found]
+
+
+def reap_expired_leases(*, using: str, backends: Sequence[str], limit: int = 100) -> int:
+    """Fail the attempts whose worker stopped renewing its lease (``WorkerLost``).
+
+    The runner's retry rules apply: the execution goes back to the queue
+    (``retrying``) while attempts remain, else it ends ``failed``. Each
+    failure is fenced by the lost attempt's number, so a row a live worker
+    has meanwhile re-claimed is left alone. Returns how many were reaped.
+    """
+    now = timezone.now()
+    expired = list(
+        TaskExecution.objects.using(using)
+        .lease_expired(now)
+        .filter(backend__in=list(backends))
+        .values_list("pk", "attempts", "worker_id")[:limit]
+    )
+    reaped = 0
+    for pk, attempt, owner in expired:
+        lost = WorkerLost(f"Worker lost: {owner or 'a worker'} stopped renewing its lease on attempt {attempt}")
+        if fail_execution(pk, lost, attempt=attempt) is not None:
+            logger.warning("Execution %s: lease of %s expired on attempt %d; worker presumed lost", pk, owner, attempt)
+            reaped += 1
+    return reaped

@@ -1,0 +1,510 @@
+"""The worker: a supervisor process that claims executions and runs each in a child process.
+
+The supervisor alone talks to the queue: it claims ready rows in small
+batches, hands one at a time to each idle child, renews the leases of what it
+holds, ends a child whose task ran past its ``timeout`` or was cancelled,
+notices a child that died, and gives back what it holds on shutdown. Children
+only run :func:`rail_tasks.runner.run_claimed_execution`, so every status
+change still happens in the core's runner (or, for failures seen from
+outside the task, in :func:`~rail_tasks.runner.fail_execution` and
+:func:`~rail_tasks.runner.finish_cancelled_execution`).
+
+A database error never ends the worker: the connection is closed, the work
+that needed it is retried with a growing back-off (0.5 s to 10 s), and the
+loop carries on.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from functools import partial
+from multiprocessing.connection import wait
+from typing import TYPE_CHECKING, Any
+
+from django.db import DatabaseError, connections
+
+from rail_tasks.exceptions import TaskTimeout, WorkerLost
+from rail_tasks.runner import fail_execution, finish_cancelled_execution
+from rail_tasks.worker.child import ChildProcess
+from rail_tasks.worker.claim import claim_batch, reap_expired_leases
+from rail_tasks.worker.leases import cancel_requested, release, renew_leases
+from rail_tasks.worker.notify import CANCEL_PREFIX, Listener
+from rail_tasks.worker.options import WorkerOptions
+from rail_tasks.worker.shutdown import ShutdownSignals
+
+if TYPE_CHECKING:
+    from rail_tasks.models import TaskExecution
+
+__all__ = ["Worker"]
+
+logger = logging.getLogger("rail_tasks.worker")
+
+_BACKOFF_MIN = 0.5
+_BACKOFF_MAX = 10.0
+#: Prefetch one execution per child while recent tasks are shorter than this (seconds).
+_SHORT_TASK = 0.25
+
+
+class Worker:
+    """Run executions of the ``database`` backend until stopped.
+
+    ``Worker(WorkerOptions(concurrency=2)).run()`` blocks until SIGTERM/SIGINT
+    (or ``max_tasks``, or an empty queue with ``burst``) and returns the exit
+    status (0). Must run in the main thread (signal handlers).
+    """
+
+    def __init__(self, options: WorkerOptions, *, log: Callable[[str], None] | None = None) -> None:
+        self.options = options.resolve()
+        self.using = self.options.using
+        self._log = log or logger.info
+        self.signals = ShutdownSignals()
+        self.listener = Listener(self.using)
+        self.children: list[ChildProcess] = []
+        #: Claimed, not yet handed to a child: ``(execution, claimed at)``.
+        self.buffer: deque[tuple[TaskExecution, float]] = deque()
+        #: Database writes that must happen; retried until the database answers.
+        self.outbox: deque[tuple[str, Callable[[], object]]] = deque()
+        self.finished = 0
+        self.claimed = 0
+        self.stopping = False
+        self.grace_deadline = 0.0
+        self.maybe_more = True
+        self.empty_claim_since_done = False
+        self.average_duration = 0.0
+        now = time.monotonic()
+        self.next_poll = now
+        self.next_heartbeat = now + self.options.heartbeat
+        self.next_cancel_check = now
+        self.next_reap = now
+        self.db_retry_at = 0.0
+        self.db_backoff = _BACKOFF_MIN
+        self.listen_retry_at = 0.0
+        self.listen_backoff = _BACKOFF_MIN
+        method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+        self.context = multiprocessing.get_context(method)
+
+    # -- public ---------------------------------------------------------------
+
+    def describe(self) -> str:
+        """The start-up line: who, which backend and database, queues, concurrency, intervals."""
+        settings = connections[self.using].settings_dict
+        vendor = connections[self.using].vendor
+        queues = ", ".join(self.options.queues) if self.options.queues else "all"
+        wakeup = "LISTEN/NOTIFY" if self.listener.supported else f"polling every {self.options.poll:g}s"
+        return (
+            f"rail-tasks worker {self.options.worker_id}: backend {', '.join(self.options.backends)} (database), "
+            f"{vendor} database {settings.get('NAME')!s} ({self.using}), queues: {queues}, "
+            f"concurrency {self.options.concurrency}, lease {self.options.lease:g}s, "
+            f"heartbeat {self.options.heartbeat:g}s, wake-up: {wakeup}"
+        )
+
+    def stop(self, hard: bool = False) -> None:
+        """Ask the worker to stop, like SIGTERM (or a second SIGTERM when ``hard``)."""
+        self.signals.request(2 if hard else 1)
+
+    def run(self) -> int:
+        """Run until stopped; returns the exit status."""
+        if threading.current_thread() is not threading.main_thread():
+            raise RuntimeError("The rail-tasks worker must run in the main thread (it handles signals).")
+        self._log(self.describe())
+        self.signals.install()
+        try:
+            self._connect_listener(time.monotonic())
+            for _ in range(self.options.concurrency):
+                self._spawn()
+            while self._tick():
+                pass
+        finally:
+            self._shutdown_children()
+            self._flush_outbox(final=True)
+            self.listener.close()
+            self.signals.uninstall()
+            self.signals.close()
+            connections.close_all()
+        self._log(f"rail-tasks worker {self.options.worker_id}: stopped after {self.finished} task(s)")
+        return 0
+
+    # -- the loop ---------------------------------------------------------------
+
+    def _tick(self) -> bool:
+        """One pass of the loop; ``False`` once the worker should exit."""
+        now = time.monotonic()
+        self.signals.clear()
+        if self.signals.stage >= 1 and not self.stopping:
+            self._begin_stop(now)
+        if self.stopping and (self.signals.stage >= 2 or now >= self.grace_deadline):
+            self._hard_stop()
+            return False
+        self._collect(now)
+        self._flush_outbox()
+        if not self.stopping:
+            self._enforce_timeouts(now)
+            self._release_stale_buffer(now)
+        self._heartbeat(now)
+        self._check_cancels(now)
+        self._reap(now)
+        self._listen(now)
+        if self.stopping:
+            for child in self.children:
+                if not child.busy:
+                    child.ask_to_exit()
+            if not any(child.busy for child in self.children) and not self.outbox:
+                return False
+        else:
+            self._fill(now)
+            if self._done():
+                self.signals.request(1)
+                return True
+        self._wait(now)
+        return True
+
+    def _done(self) -> bool:
+        busy = any(child.busy for child in self.children)
+        if self.options.max_tasks is not None and self.finished >= self.options.max_tasks:
+            return not busy
+        return self.options.burst and not busy and not self.buffer and self.empty_claim_since_done
+
+    def _wait(self, now: float) -> None:
+        objects: list[Any] = [self.signals]
+        deadlines = [now + self.options.poll]
+        if self.listener.connected:
+            objects.append(self.listener)
+        elif self.listener.supported:
+            deadlines.append(self.listen_retry_at)
+        for child in self.children:
+            objects.extend((child.conn, child.process.sentinel))
+            if child.running is not None and child.running[2] is not None:
+                deadlines.append(child.running[2])
+        if self._held():
+            deadlines.append(self.next_heartbeat)
+        if any(child.busy for child in self.children):
+            deadlines.append(self.next_cancel_check)
+        if self.buffer:
+            deadlines.append(self.buffer[0][1] + self.options.prefetch_hold_seconds)
+        if self.outbox or self.db_retry_at > now:
+            deadlines.append(max(self.db_retry_at, now + 0.05))
+        if self.stopping:
+            deadlines.append(self.grace_deadline)
+        if self.maybe_more and not self.stopping and self._capacity() > 0:
+            deadlines.append(max(self.db_retry_at, now))
+        deadlines.append(self.next_reap)
+        timeout = max(0.0, min(deadlines) - time.monotonic())
+        wait(objects, timeout)
+
+    # -- database guard ---------------------------------------------------------
+
+    def _db_ready(self, now: float) -> bool:
+        return now >= self.db_retry_at
+
+    @contextmanager
+    def _database(self, what: str) -> Iterator[None]:
+        """Run a block of database work; on a database error log it, reconnect later and carry on."""
+        try:
+            yield
+        except DatabaseError as exc:
+            logger.warning("Database error while %s: %s; retrying in %.1fs", what, exc, self.db_backoff)
+            for connection in connections.all(initialized_only=True):
+                with suppress(DatabaseError):
+                    connection.close()
+            self.db_retry_at = time.monotonic() + self.db_backoff
+            self.db_backoff = min(self.db_backoff * 2, _BACKOFF_MAX)
+        else:
+            self.db_backoff = _BACKOFF_MIN
+
+    def _record(self, what: str, action: Callable[..., object], *args: Any, **kwargs: Any) -> None:
+        """Queue a database write that must happen (done at once when the database answers)."""
+        self.outbox.append((what, partial(action, *args, **kwargs)))
+        self._flush_outbox()
+
+    def _flush_outbox(self, final: bool = False) -> None:
+        attempts = 0
+        while self.outbox:
+            now = time.monotonic()
+            if not self._db_ready(now):
+                if not final or attempts >= 6:
+                    return
+                time.sleep(max(0.0, self.db_retry_at - now))
+            what, action = self.outbox[0]
+            failed_before = self.db_retry_at
+            with self._database(what):
+                action()
+                self.outbox.popleft()
+            if self.db_retry_at != failed_before:
+                attempts += 1
+
+    # -- children -----------------------------------------------------------------
+
+    def _spawn(self) -> ChildProcess:
+        connections.close_all()  # a child must not share this process's sockets
+        child = ChildProcess.start(self.context)
+        self.children.append(child)
+        return child
+
+    def _replace(self, child: ChildProcess) -> None:
+        child.kill()
+        self.children.remove(child)
+        if not self.stopping:
+            self._spawn()
+
+    def _collect(self, now: float) -> None:
+        """Read what children reported; notice children that exited."""
+        for child in list(self.children):
+            self._read_messages(child, now)
+            if child.process.is_alive():
+                continue
+            self._read_messages(child, now)
+            if child.running is not None:
+                pk, attempt, _, _ = child.running
+                code = child.process.exitcode
+                lost = WorkerLost(f"Worker lost: the process running attempt {attempt} exited (exit code {code})")
+                logger.error("Execution %s: child process %s exited (code %s) mid-task", pk, child.process.pid, code)
+                self._record(f"recording lost {pk}", fail_execution, pk, lost, attempt=attempt)
+                child.running = None
+                self.finished += 1
+            self._replace(child)
+
+    def _read_messages(self, child: ChildProcess, now: float) -> tuple[str, int, float | None, float] | None:
+        """Handle the child's reports; return what it is still running."""
+        try:
+            while child.conn.poll():
+                message = child.conn.recv()
+                self._on_done(child, message, now)
+        except (EOFError, OSError):
+            pass
+        return child.running
+
+    def _on_done(self, child: ChildProcess, message: tuple[str, str, str], now: float) -> None:
+        _, pk, error = message
+        if child.running is None or child.running[0] != pk:
+            return
+        _, attempt, _, started = child.running
+        child.running = None
+        self.finished += 1
+        self.maybe_more = True
+        self.empty_claim_since_done = False
+        self.average_duration = 0.8 * self.average_duration + 0.2 * (now - started)
+        if error:
+            lost = WorkerLost(f"Worker could not record the outcome of attempt {attempt}: {error}")
+            self._record(f"recording failure of {pk}", fail_execution, pk, lost, attempt=attempt)
+        limit = self.options.max_tasks_per_child
+        if limit is not None and child.tasks_started >= limit:
+            child.ask_to_exit()
+
+    def _capacity(self) -> int:
+        """Executions the worker could hand out now (idle children, plus one each when prefetching)."""
+        idle = sum(1 for child in self.children if not child.busy and not child.exiting)
+        prefetch = len(self.children) if self.average_duration < _SHORT_TASK else 0
+        room = idle + prefetch - len(self.buffer)
+        if self.options.max_tasks is not None:
+            room = min(room, self.options.max_tasks - self.claimed)
+        return max(room, 0)
+
+    def _fill(self, now: float) -> None:
+        """Claim when there is room and work may be waiting; hand claimed rows to idle children."""
+        self._dispatch(now)
+        room = self._capacity()
+        if room and (self.maybe_more or now >= self.next_poll) and self._db_ready(now):
+            rows: list[TaskExecution] = []
+            with self._database("claiming"):
+                rows = claim_batch(
+                    using=self.using,
+                    backends=self.options.backends,
+                    queues=self.options.queues,
+                    limit=room,
+                    worker_id=self.options.worker_id,
+                    lease_seconds=self.options.lease,
+                )
+            self.next_poll = now + self.options.poll
+            self.claimed += len(rows)
+            self.maybe_more = len(rows) == room
+            if not rows:
+                self.empty_claim_since_done = True
+            self.buffer.extend((row, now) for row in rows)
+            self._dispatch(now)
+
+    def _dispatch(self, now: float) -> None:
+        for child in self.children:
+            if not self.buffer:
+                return
+            if child.busy or child.exiting:
+                continue
+            execution, _ = self.buffer.popleft()
+            deadline = now + execution.timeout if execution.timeout else None
+            try:
+                child.run(execution, deadline, now)
+            except (BrokenPipeError, OSError):
+                self.buffer.appendleft((execution, now))  # the child died; noticed on the next pass
+
+    def _enforce_timeouts(self, now: float) -> None:
+        for child in list(self.children):
+            if child.running is None or child.running[2] is None or now < child.running[2]:
+                continue
+            running = self._read_messages(child, now)
+            if running is None:
+                continue
+            pk, attempt, _, started = running
+            error = TaskTimeout(f"Task ran longer than its timeout ({now - started:.1f}s); its process was ended")
+            logger.warning("Execution %s attempt %d timed out; ending its process", pk, attempt)
+            child.running = None
+            self.finished += 1
+            self._replace(child)
+            self._record(f"recording timeout of {pk}", fail_execution, pk, error, attempt=attempt)
+
+    def _release_stale_buffer(self, now: float) -> None:
+        """Give back claimed rows that waited too long for a busy child (tasks turned out long)."""
+        while self.buffer and now - self.buffer[0][1] >= self.options.prefetch_hold_seconds:
+            execution, _ = self.buffer.popleft()
+            self.claimed -= 1
+            self.average_duration = max(self.average_duration, _SHORT_TASK)
+            pk, attempt = str(execution.pk), execution.attempts
+            self._record(f"releasing {pk}", release, pk, attempt)
+
+    # -- leases, cancels, lost workers ------------------------------------------
+
+    def _held(self) -> list[tuple[str, int]]:
+        held = [(child.running[0], child.running[1]) for child in self.children if child.running is not None]
+        held.extend((str(execution.pk), execution.attempts) for execution, _ in self.buffer)
+        return held
+
+    def _heartbeat(self, now: float) -> None:
+        if now < self.next_heartbeat or not self._db_ready(now):
+            return
+        held = self._held()
+        lost: set[str] = set()
+        with self._database("renewing leases"):
+            lost = renew_leases(held, lease_seconds=self.options.lease)
+            self.next_heartbeat = now + self.options.heartbeat
+        if not held:
+            self.next_heartbeat = now + self.options.heartbeat
+        for pk in lost:
+            logger.warning("Execution %s: lease lost (taken over after it expired); stopping this attempt", pk)
+            self._drop(pk, now)
+
+    def _drop(self, pk: str, now: float) -> bool:
+        """Stop holding ``pk``: end the child running it or forget it in the buffer. ``True`` if held."""
+        for child in list(self.children):
+            if child.running is not None and child.running[0] == pk:
+                self._read_messages(child, now)
+                if child.running is not None and child.running[0] == pk:
+                    child.running = None
+                    self._replace(child)
+                    return True
+                return False
+        for item in list(self.buffer):
+            if str(item[0].pk) == pk:
+                self.buffer.remove(item)
+                return True
+        return False
+
+    def _attempt_of(self, pk: str) -> int | None:
+        for child in self.children:
+            if child.running is not None and child.running[0] == pk:
+                return child.running[1]
+        for execution, _ in self.buffer:
+            if str(execution.pk) == pk:
+                return execution.attempts
+        return None
+
+    def _check_cancels(self, now: float, ids: set[str] | None = None) -> None:
+        if ids is None:
+            if now < self.next_cancel_check or not self._db_ready(now):
+                return
+            self.next_cancel_check = now + self.options.cancel_check_seconds
+            held = [pk for pk, _ in self._held()]
+            if not held:
+                return
+            ids = set()
+            with self._database("checking cancel requests"):
+                ids = cancel_requested(held, using=self.using)
+        for pk in ids:
+            attempt = self._attempt_of(pk)
+            if attempt is None:
+                continue
+            if self._drop(pk, now):
+                logger.info("Execution %s attempt %d cancelled; its process was ended", pk, attempt)
+                self._record(f"cancelling {pk}", finish_cancelled_execution, pk, attempt=attempt)
+
+    def _reap(self, now: float) -> None:
+        if now < self.next_reap or not self._db_ready(now):
+            return
+        with self._database("reaping expired leases"):
+            reap_expired_leases(using=self.using, backends=self.options.backends)
+        self.next_reap = now + max(0.5, min(self.options.lease / 2, 30.0))
+
+    def _connect_listener(self, now: float) -> None:
+        if not self.listener.supported or self.listener.connected or now < self.listen_retry_at:
+            return
+        try:
+            self.listener.connect()
+        except DatabaseError as exc:
+            logger.warning("LISTEN connection failed (%s); polling, retrying in %.1fs", exc, self.listen_backoff)
+            self.listen_retry_at = now + self.listen_backoff
+            self.listen_backoff = min(self.listen_backoff * 2, _BACKOFF_MAX)
+        else:
+            self.listen_backoff = _BACKOFF_MIN
+            self.maybe_more = True  # notifications may have been missed while disconnected
+
+    def _listen(self, now: float) -> None:
+        self._connect_listener(now)
+        payloads = self.listener.drain()
+        if not payloads:
+            if self.listener.supported and not self.listener.connected:
+                self.listen_retry_at = max(self.listen_retry_at, now + self.listen_backoff)
+            return
+        cancels = {p.removeprefix(CANCEL_PREFIX) for p in payloads if p.startswith(CANCEL_PREFIX)}
+        queues = {p for p in payloads if not p.startswith(CANCEL_PREFIX)}
+        if cancels:
+            self._check_cancels(now, cancels)
+        if queues and (not self.options.queues or queues & set(self.options.queues)):
+            self.maybe_more = True
+
+    # -- stopping -------------------------------------------------------------------
+
+    def _begin_stop(self, now: float) -> None:
+        self.stopping = True
+        self.grace_deadline = now + self.options.grace
+        running = sum(1 for child in self.children if child.busy)
+        self._log(
+            f"rail-tasks worker {self.options.worker_id}: stopping; waiting up to {self.options.grace:g}s "
+            f"for {running} running task(s) (signal again to stop now)"
+        )
+        while self.buffer:
+            execution, _ = self.buffer.popleft()
+            pk, attempt = str(execution.pk), execution.attempts
+            self._record(f"releasing {pk}", release, pk, attempt)
+
+    def _hard_stop(self) -> None:
+        for child in list(self.children):
+            self._read_messages(child, time.monotonic())
+            if child.running is not None:
+                pk, attempt, _, _ = child.running
+                child.running = None
+                child.kill()
+                self._log(f"rail-tasks worker {self.options.worker_id}: handing execution {pk} back to the queue")
+                self._record(f"releasing {pk}", release, pk, attempt)
+        while self.buffer:
+            execution, _ = self.buffer.popleft()
+            pk, attempt = str(execution.pk), execution.attempts
+            self._record(f"releasing {pk}", release, pk, attempt)
+
+    def _shutdown_children(self) -> None:
+        for child in self.children:
+            if not child.busy:
+                child.ask_to_exit()
+        deadline = time.monotonic() + 5
+        for child in self.children:
+            try:
+                child.process.join(max(0.0, deadline - time.monotonic()))
+            except (AssertionError, ValueError):
+                continue
+            if child.process.is_alive():
+                child.process.kill()
+                child.process.join(1)
+            child.close()
+        self.children.clear()

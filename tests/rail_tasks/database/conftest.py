@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -19,7 +20,10 @@ from rail_tasks.models import TaskExecution
 from tests.process import start_django_command, subprocess_env
 
 #: Short intervals so lease expiry and heartbeats happen within a test.
-FAST = ("--lease-seconds", "2", "--heartbeat-seconds", "0.3", "--poll-interval", "0.05", "--shutdown-grace-seconds", "10")
+FAST = (
+    *("--lease-seconds", "2", "--heartbeat-seconds", "0.3"),
+    *("--poll-interval", "0.05", "--shutdown-grace-seconds", "10"),
+)
 
 
 @dataclass
@@ -57,14 +61,10 @@ class WorkerProcess:
         """SIGTERM, then SIGKILL to the group after a few seconds."""
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 self.process.wait(8)
-            except subprocess.TimeoutExpired:
-                pass
-        try:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.process.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
         self.process.wait(5)
 
 

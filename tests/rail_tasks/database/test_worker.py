@@ -42,8 +42,10 @@ def test_burst_runs_every_kind_of_task_and_exits(start_worker: Any) -> None:
     assert rows[results[1].id].result == 42
     assert rows[results[2].id].result["value"] == 7
     assert rows[results[4].id].exception_class == "builtins.ValueError"
-    assert results[0].refresh() is None and results[0].return_value == 5  # get_result from another process
-    assert "concurrency 2" in worker.text() and "queues: all" in worker.text()
+    assert results[0].refresh() is None
+    assert results[0].return_value == 5
+    assert "concurrency 2" in worker.text()
+    assert "queues: all" in worker.text()
 
 
 def test_priority_then_fifo_with_one_process(start_worker: Any) -> None:
@@ -69,9 +71,14 @@ def test_queue_filter_and_max_tasks(start_worker: Any) -> None:
 
 def test_enqueue_rolled_back_is_never_seen(start_worker: Any) -> None:
     worker = start_worker("--concurrency", "1")
-    with pytest.raises(RuntimeError), transaction.atomic():
-        _on(tasks_db.record).enqueue("never")
-        raise RuntimeError("roll back")
+
+    def enqueue_then_fail() -> None:
+        with transaction.atomic():
+            _on(tasks_db.record).enqueue("never")
+            raise RuntimeError("roll back")
+
+    with pytest.raises(RuntimeError):
+        enqueue_then_fail()
     done = _on(tasks_db.record).enqueue("after")
     wait_status(done.id, "completed")
     assert TaskExecution.objects.count() == 1

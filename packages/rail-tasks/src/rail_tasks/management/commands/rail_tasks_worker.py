@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 from argparse import ArgumentParser
 from typing import Any
 
@@ -82,7 +83,7 @@ class Command(BaseCommand):
         )
         if options["verbosity"] >= 2:
             # -v 2: the worker's own log lines (claims, leases, lost workers) on stderr.
-            handler = logging.StreamHandler(self.stderr._out)
+            handler = logging.StreamHandler(sys.stderr)
             handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
             worker_logger = logging.getLogger("rail_tasks")
             worker_logger.addHandler(handler)

@@ -7,30 +7,15 @@ from typing import Any
 
 import pytest
 
-from rail_tasks.plugins import get_plugin_manager, reset_plugin_manager
+from rail_tasks.plugins import reset_plugin_manager
+from rail_tasks.testing.plugins import temporary_plugins
 
 
 @pytest.fixture
 def plugin() -> Iterator[Any]:
     """Register plugin objects for one test: ``plugin(obj, name)``; unregistered in ``finally``."""
-    registered: list[str] = []
-
-    def register(obj: object, name: str) -> object:
-        from rail_tasks.plugins import PluginInfo
-
-        get_plugin_manager().register_plugin(obj, PluginInfo(name=name, source="test"))
-        registered.append(name)
-        return obj
-
-    try:
+    with temporary_plugins() as register:
         yield register
-    finally:
-        pm = get_plugin_manager()
-        for name in registered:
-            found = pm.get_plugin(name)
-            if found is not None:
-                pm.unregister(found, name=name)
-            pm.infos.pop(name, None)
 
 
 @pytest.fixture(autouse=True)

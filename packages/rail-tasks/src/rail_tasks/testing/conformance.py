@@ -85,7 +85,7 @@ class ConformanceSuite:
     @pytest.fixture
     def worker(self) -> Iterator[None]:
         """Start the engine's worker(s) for one test and stop them after it (no-op by default)."""
-        yield
+        yield  # noqa: PT022 - the shape subclasses override: start, yield, stop
 
     def subprocess_env(self) -> dict[str, str]:
         """Environment of the child processes the suite starts (override to point them at the test DB)."""
@@ -149,11 +149,11 @@ class ConformanceSuite:
         if backend.runs_inline:
             pytest.skip(f"{type(backend).__name__} runs inline: it does not wait for run_after")
 
-    def using(self, task: Task, **options: Any) -> Task:
+    def using(self, task: Task[..., Any], **options: Any) -> Task[..., Any]:
         """``task`` bound to the backend under test."""
         return task.using(backend=self.backend_alias, **options)
 
-    def wait(self, result: TaskResult | str, *statuses: str, timeout: float | None = None) -> TaskExecution:
+    def wait(self, result: TaskResult[Any, Any] | str, *statuses: str, timeout: float | None = None) -> TaskExecution:
         """Wait for an execution (a ``TaskResult`` or id) to reach one of ``statuses``."""
         execution_id = result.id if isinstance(result, TaskResult) else result
         return wait_for_status(execution_id, statuses, timeout=timeout or self.wait_timeout)
@@ -175,7 +175,7 @@ class ConformanceSuite:
             message=f"{name} was never recorded for execution {execution_id} (is the recorder loaded in the worker?)",
         )
 
-    def enqueue_in_background(self, task: Task, *args: Any) -> tuple[threading.Thread, list[BaseException]]:
+    def enqueue_in_background(self, task: Task[..., Any], *args: Any) -> tuple[threading.Thread, list[BaseException]]:
         """Enqueue from another thread (for inline backends, whose ``enqueue`` blocks while the task runs)."""
         errors: list[BaseException] = []
 
@@ -201,9 +201,11 @@ class ConformanceSuite:
         assert row.result == {"sum": 5, "args": [2, 3]}
         assert row.attempts == 1
         assert row.progress == 100
-        assert row.started_at is not None and row.completed_at is not None
+        assert row.started_at is not None
+        assert row.completed_at is not None
         assert row.created_at <= row.started_at <= row.completed_at
-        assert row.error == "" and row.exception_class == ""
+        assert row.error == ""
+        assert row.exception_class == ""
         result.refresh()
         assert result.status == TaskResultStatus.SUCCESSFUL
         assert result.return_value == {"sum": 5, "args": [2, 3]}
@@ -277,7 +279,8 @@ class ConformanceSuite:
         assert row.attempts == 2
         assert row.retry_count == 1
         assert row.result == "succeeded on attempt 2"
-        assert row.error == "" and row.exception_class == ""
+        assert row.error == ""
+        assert row.exception_class == ""
         assert self.runs(result.id) == 2
 
     def test_retries_exhausted_fails(self, rail_backend: RailBackend) -> None:
@@ -287,7 +290,8 @@ class ConformanceSuite:
         assert row.attempts == 2  # first attempt + max_retries=1
         assert row.error == "boom"
         assert row.exception_class == "builtins.ValueError"
-        assert "Traceback" in row.traceback and "ValueError: boom" in row.traceback
+        assert "Traceback" in row.traceback
+        assert "ValueError: boom" in row.traceback
         assert row.completed_at is not None
         assert self.runs(result.id) == 2
         result.refresh()
@@ -308,7 +312,8 @@ class ConformanceSuite:
         result = self.using(tasks.slow_with_progress).enqueue(60)
         row = self.wait(result, Status.FAILED)
         assert row.exception_class == _TIMEOUT
-        assert row.started_at is not None and row.completed_at is not None
+        assert row.started_at is not None
+        assert row.completed_at is not None
         assert row.completed_at - row.started_at < timedelta(seconds=30)
 
     def test_timeout_stops_a_sleeping_task(self, rail_backend: RailBackend) -> None:
@@ -318,7 +323,8 @@ class ConformanceSuite:
         result = self.using(tasks.sleep_past_timeout).enqueue(60)
         row = self.wait(result, Status.FAILED, timeout=self.wait_timeout + 2)
         assert row.exception_class == _TIMEOUT
-        assert row.started_at is not None and row.completed_at is not None
+        assert row.started_at is not None
+        assert row.completed_at is not None
         assert row.completed_at - row.started_at < timedelta(seconds=30)
 
     # -- cancel ------------------------------------------------------------------
@@ -331,7 +337,8 @@ class ConformanceSuite:
             assert cancelled.status == Status.CANCELLED
         time.sleep(self.duplicate_grace_seconds)  # its message (if any) reached the engine by now
         row = self.wait(result, Status.CANCELLED, timeout=1)
-        assert row.attempts == 0 and self.runs(result.id) == 0
+        assert row.attempts == 0
+        assert self.runs(result.id) == 0
         assert row.exception_class == _CANCELLED
         assert _sequence(recorded(result.id))[-3:] == ["hook:cancel", "notify:cancelled", "signal:task_finished"]
         result.refresh()
@@ -353,12 +360,17 @@ class ConformanceSuite:
         background: tuple[threading.Thread, list[BaseException]] | None = None
         if rail_backend.runs_inline:
             background = self.enqueue_in_background(task, 60)
-            row = wait_until(
-                lambda: TaskExecution.objects.filter(backend=self.backend_alias, task_path=task.module_path).first(),
-                timeout=self.wait_timeout,
-                message="the background enqueue never created its row",
+            execution_id = str(
+                wait_until(
+                    lambda: (
+                        TaskExecution.objects.filter(backend=self.backend_alias, task_path=task.module_path)
+                        .values_list("pk", flat=True)
+                        .first()
+                    ),
+                    timeout=self.wait_timeout,
+                    message="the background enqueue never created its row",
+                )
             )
-            execution_id = str(row.pk)
         else:
             execution_id = task.enqueue(60).id
         self.wait(execution_id, Status.RUNNING)
@@ -367,12 +379,14 @@ class ConformanceSuite:
         row = self.wait(execution_id, Status.CANCELLED)
         assert row.exception_class == _CANCELLED
         assert row.result is None
-        assert row.started_at is not None and row.completed_at is not None
+        assert row.started_at is not None
+        assert row.completed_at is not None
         assert row.completed_at - row.started_at < timedelta(seconds=45)
         if background is not None:
             thread, errors = background
             thread.join(self.wait_timeout)
-            assert not thread.is_alive() and not errors, errors
+            assert not thread.is_alive(), "the inline enqueue did not return after the cancel"
+            assert not errors, errors
 
     # -- scheduling --------------------------------------------------------------
 
@@ -385,7 +399,8 @@ class ConformanceSuite:
         time.sleep(1)
         assert TaskExecution.objects.get(pk=result.id).status == Status.PENDING
         row = self.wait(result, Status.COMPLETED, timeout=self.wait_timeout + 3)
-        assert row.started_at is not None and row.started_at >= run_after
+        assert row.started_at is not None
+        assert row.started_at >= run_after
         assert row.result == {"sum": 7, "args": [3, 4]}
 
     def test_priority_order(self, rail_backend: RailBackend) -> None:
@@ -432,16 +447,15 @@ class ConformanceSuite:
         assert by_name["signal:task_started"]["status"] == TaskResultStatus.RUNNING
         assert by_name["signal:task_finished"]["status"] == TaskResultStatus.SUCCESSFUL
 
-    def test_hooks_on_retry_and_failure(
-        self, rail_backend: RailBackend, recorded: Callable[[str], list[Any]]
-    ) -> None:
+    def test_hooks_on_retry_and_failure(self, rail_backend: RailBackend, recorded: Callable[[str], list[Any]]) -> None:
         """Each failed attempt fires ``fail``; only the last one ends the execution with ``task_finished``."""
         result = self.using(tasks.always_fails).enqueue("twice")
         self.wait(result, Status.FAILED)
         events = self.wait_for_event(result.id, "signal:task_finished")
         names = _sequence(events)
         assert names.count("signal:task_started") == 2
-        assert names.count("signal:task_finished") == 1 and names[-1] == "signal:task_finished"
+        assert names.count("signal:task_finished") == 1
+        assert names[-1] == "signal:task_finished"
         assert [e["will_retry"] for e in events if e["event"] == "hook:fail"] == [True, False]
         assert [e["error_class"] for e in events if e["event"] == "hook:fail"] == ["builtins.ValueError"] * 2
         notified = [n for n in names if n.startswith("notify:")]

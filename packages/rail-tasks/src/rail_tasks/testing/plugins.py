@@ -65,7 +65,7 @@ def temporary_plugins() -> Iterator[Callable[[P, str], P]]:
 
 
 @contextmanager
-def registered_plugin(obj: P, name: str | None = None) -> Iterator[P]:
+def registered_plugin[P](obj: P, name: str | None = None) -> Iterator[P]:
     """Register one plugin object (named ``name``, or after its class) for the block."""
     with temporary_plugins() as register:
         yield register(obj, name or f"test:{getattr(obj, '__name__', type(obj).__qualname__)}")

@@ -125,7 +125,7 @@ def rail_tasks_register_backends(register: Callable[[str, str], None]) -> None:
 
 
 @hookimpl
-def rail_tasks_enqueue_metadata(task: Task, args: list[Any], kwargs: dict[str, Any]) -> dict[str, Any] | None:
+def rail_tasks_enqueue_metadata(task: Task[..., Any], args: list[Any], kwargs: dict[str, Any]) -> dict[str, Any] | None:
     """Record that metadata was asked for; contributes none."""
     record_event("hook:enqueue_metadata", None, task=task.module_path)
     return None
@@ -193,7 +193,7 @@ def rail_tasks_notify(execution: TaskExecution, event: str) -> None:
 
 
 def _signal_receiver(name: str) -> Callable[..., None]:
-    def receiver(sender: type, task_result: TaskResult, **kwargs: Any) -> None:
+    def receiver(sender: type, task_result: TaskResult[Any, Any], **kwargs: Any) -> None:
         record_event(f"signal:{name}", task_result.id, str(task_result.status), backend=task_result.backend)
 
     receiver.__name__ = f"record_{name}"

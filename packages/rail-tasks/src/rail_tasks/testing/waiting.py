@@ -17,7 +17,7 @@ __all__ = ["wait_for_status", "wait_until"]
 T = TypeVar("T")
 
 
-def wait_until(condition: Callable[[], T], *, timeout: float = 30.0, interval: float = 0.05, message: str = "") -> T:
+def wait_until[T](condition: Callable[[], T], *, timeout: float = 30.0, interval: float = 0.05, message: str = "") -> T:
     """Call ``condition`` until it returns something truthy, and return that.
 
     Fails the test (``pytest.fail``) after ``timeout`` seconds, with ``message``.

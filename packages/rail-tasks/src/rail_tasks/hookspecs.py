@@ -7,7 +7,11 @@ only by adding arguments.
 
 Every hook call is contained: an implementation that raises is logged on the
 ``rail_tasks.plugins`` logger with its plugin's name and never changes a
-task's outcome or stops the other plugins.
+task's outcome or stops the other plugins. Implementations run in pluggy's
+order (the most recently registered plugin first; ``tryfirst``/``trylast``
+move one). Wrapper implementations are refused: use
+:func:`rail_tasks_execution_context` to surround a task. Each spec has a
+section in ``docs/hooks.md`` and a ``test_hook_<name>`` test.
 
 "Web process" below means wherever ``enqueue`` is called (a view, a shell, a
 task enqueuing another); "worker" means wherever the execution runs (a
@@ -64,7 +68,8 @@ def rail_tasks_enqueue_metadata(task: Task[..., Any], args: list[Any], kwargs: d
     :param args: positional arguments, already JSON-normalised.
     :param kwargs: keyword arguments, already JSON-normalised.
     :returns: a JSON-serialisable dict merged into ``TaskExecution.metadata``
-        (later plugins win on equal keys), or ``None``.
+        (on equal keys the implementation called last wins), or ``None``. A
+        value that is not a JSON object is logged and dropped.
 
     Called in the web process before the execution row is inserted. Use it to
     propagate context, for example a trace's ``traceparent``.

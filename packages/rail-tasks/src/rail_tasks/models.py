@@ -166,6 +166,10 @@ class TaskExecution(models.Model):
         verbose_name = _("task execution")
         verbose_name_plural = _("task executions")
         ordering = ("-created_at",)
+        permissions = [
+            ("cancel_taskexecution", _("Can cancel task execution")),
+            ("retry_taskexecution", _("Can retry task execution")),
+        ]
         indexes = [
             # The claim query: ready rows of a queue, highest priority first, then FIFO.
             models.Index(

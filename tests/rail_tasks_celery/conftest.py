@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -44,8 +45,13 @@ class CeleryWorker:
             "--without-gossip", "--without-mingle", "-l", "INFO",
         ]  # fmt: skip
         with self.log.open("ab") as out:
-            self.process = subprocess.Popen(  # noqa: S603 - our interpreter, our arguments
-                command, env=subprocess_env(), cwd=REPO_ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            self.process = subprocess.Popen(
+                command,
+                env=subprocess_env(),
+                cwd=REPO_ROOT,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
         deadline = time.monotonic() + READY_TIMEOUT
         while time.monotonic() < deadline:
@@ -77,14 +83,10 @@ class CeleryWorker:
         if self.process is None or self.process.poll() is not None:
             return
         self.process.send_signal(signal.SIGTERM)
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             self.process.wait(15)
-        except subprocess.TimeoutExpired:
-            pass
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         self.process.wait(10)
 
     def output(self) -> str:
@@ -100,7 +102,9 @@ def celery_worker_factory(
     workers: list[CeleryWorker] = []
 
     def start(app: str = "app", concurrency: int = 2, name: str | None = None) -> CeleryWorker:
-        worker = CeleryWorker(app, tmp_path / f"worker-{len(workers)}.log", concurrency=concurrency, name=name or f"w{len(workers)}")
+        worker = CeleryWorker(
+            app, tmp_path / f"worker-{len(workers)}.log", concurrency=concurrency, name=name or f"w{len(workers)}"
+        )
         workers.append(worker)
         return worker.start()
 

@@ -151,11 +151,16 @@ class CeleryBackend(RailBackend):
         try:
             accepted = set(self.app.conf.accept_content or ())
         except Exception as exc:
-            return [checks.Error(f"Celery app for TASKS[{self.alias!r}] cannot be loaded: {exc}", id="rail_tasks_celery.E001")]
+            return [
+                checks.Error(
+                    f"Celery app for TASKS[{self.alias!r}] cannot be loaded: {exc}", id="rail_tasks_celery.E001"
+                )
+            ]
         if accepted and not accepted & {"json", "application/json"}:
             errors.append(
                 checks.Error(
-                    f"The Celery app of TASKS[{self.alias!r}] does not accept JSON messages (accept_content={sorted(accepted)}).",
+                    f"The Celery app of TASKS[{self.alias!r}] does not accept JSON messages "
+                    f"(accept_content={sorted(accepted)}).",
                     hint="Add 'json' to CELERY_ACCEPT_CONTENT.",
                     id="rail_tasks_celery.E002",
                 )

@@ -26,7 +26,6 @@ from types import FrameType
 from typing import Any
 
 from rail_tasks import TaskCancelled, TaskTimeout
-
 from rail_tasks_celery import heartbeat
 from rail_tasks_celery.delivery import main_thread_delivery
 

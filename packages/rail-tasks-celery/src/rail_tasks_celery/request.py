@@ -28,12 +28,11 @@ logger = logging.getLogger("rail_tasks.celery")
 def record_outside_failure(celery_task_id: str, args: Any, error: BaseException) -> None:
     """Record ``error`` for the attempt the Celery task ``celery_task_id`` claimed, if it still runs."""
     from rail_tasks import TaskExecution
-
     from rail_tasks_celery.worker import delivery_worker_id
 
     try:
-        execution_id = str(list(args)[0])
-    except (TypeError, IndexError):
+        execution_id = str(next(iter(args)))
+    except (TypeError, StopIteration):
         return
     prefix = delivery_worker_id(celery_task_id, None).partition("@")[0] + "@"
     try:

@@ -93,14 +93,17 @@ class Sweeper:
     def sweep(self, backend: object) -> tuple[int, int]:
         """One pass for ``backend``; returns (lost attempts recorded, executions sent again)."""
         from rail_tasks import TaskExecution
-
         from rail_tasks_celery.backend import CeleryBackend
 
         assert isinstance(backend, CeleryBackend)
         rows = TaskExecution.objects.filter(backend=backend.alias)
         lost = 0
-        for execution_id, attempts, worker_id in rows.lease_expired().values_list("pk", "attempts", "worker_id")[:BATCH]:
-            error = WorkerLost(f"Worker lost: {worker_id or 'the worker'} stopped renewing its lease on attempt {attempts}")
+        for execution_id, attempts, worker_id in rows.lease_expired().values_list("pk", "attempts", "worker_id")[
+            :BATCH
+        ]:
+            error = WorkerLost(
+                f"Worker lost: {worker_id or 'the worker'} stopped renewing its lease on attempt {attempts}"
+            )
             if fail_execution(execution_id, error, attempt=attempts) is not None:
                 lost += 1
         cutoff = timezone.now() - timedelta(seconds=backend.resubmit_after)

@@ -84,16 +84,13 @@ def _settle_duplicate(execution_id: str) -> None:
     """A delivery found its execution claimed: if that attempt's lease ran out, record it lost."""
     from rail_tasks import TaskExecution
 
-    row = (
-        TaskExecution.objects.filter(pk=execution_id)
-        .lease_expired()
-        .values_list("attempts", "worker_id")
-        .first()
-    )
+    row = TaskExecution.objects.filter(pk=execution_id).lease_expired().values_list("attempts", "worker_id").first()
     if row is None:
         return  # finished, or a live attempt still renews its lease
     attempts, worker_id = row
-    logger.warning("Execution %s attempt %d (%s) stopped renewing its lease; recording it lost", execution_id, attempts, worker_id)
+    logger.warning(
+        "Execution %s attempt %d (%s) stopped renewing its lease; recording it lost", execution_id, attempts, worker_id
+    )
     fail_execution(
         execution_id,
         WorkerLost(f"Worker lost: {worker_id or 'the worker'} stopped renewing its lease on attempt {attempts}"),

@@ -1,0 +1,62 @@
+"""Tasks the rail-tasks-celery process tests enqueue (module level, inside an installed app)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+
+import rail_tasks
+
+from .models import Ledger
+
+
+def _start() -> rail_tasks.TaskHandle:
+    handle = rail_tasks.current_task()
+    assert handle is not None
+    Ledger.objects.create(
+        execution_id=handle.id, task=handle.name, event="start", attempt=handle.attempt, pid=os.getpid()
+    )
+    return handle
+
+
+@rail_tasks.task(max_retries=2, retry_delay=0, retry_backoff=False)
+def slow_first_attempt(seconds: float) -> str:
+    """Sleeps ``seconds`` on its first attempt only, so a test can kill the process running it."""
+    handle = _start()
+    if handle.attempt == 1:
+        time.sleep(seconds)
+    return f"done on attempt {handle.attempt}"
+
+
+@rail_tasks.task(max_retries=2, retry_delay=0, retry_backoff=False)
+def short_sleep(seconds: float) -> int:
+    """Sleeps briefly (a task that is in flight for a while)."""
+    time.sleep(seconds)
+    return os.getpid()
+
+
+@rail_tasks.task(max_retries=0, timeout=1)
+def ignores_timeout(seconds: float) -> str:
+    """Swallows the soft time limit and keeps sleeping: only the hard limit stops it."""
+    _start()
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        with contextlib.suppress(BaseException):
+            time.sleep(max(deadline - time.monotonic(), 0))
+    return "never stopped"
+
+
+@rail_tasks.task(max_retries=0)
+def sleeps_quietly(seconds: float) -> str:
+    """Sleeps without progress calls: only the engine can cancel it."""
+    _start()
+    time.sleep(seconds)
+    return "not cancelled"
+
+
+@rail_tasks.task(max_retries=0)
+def whoami() -> int:
+    """The pid of the process that ran it."""
+    _start()
+    return os.getpid()

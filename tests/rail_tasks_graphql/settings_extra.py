@@ -19,7 +19,9 @@ def apply(settings: dict[str, Any]) -> None:
     settings["CHANNEL_LAYERS"] = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL]},
+            # redis-py >= 8 reads with a 5 s socket timeout by default, shorter than the blocking
+            # pops channels-redis waits in: switch it off, or idle websockets die after 5 s.
+            "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": None}]},
         }
     }
     settings["GRAPHENE"] = {"SCHEMA": "tests.rail_tasks_graphql.example.schema.schema"}

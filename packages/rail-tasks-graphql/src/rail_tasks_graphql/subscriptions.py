@@ -115,7 +115,9 @@ async def _subscribe_task(info: Any, task_id: str, wanted: Callable[[TaskSnapsho
     if found is None:
         raise not_found()
     layer = _layer()
-    channel = await layer.new_channel("rail_tasks_graphql.")
+    # The layer's default prefix: channels-redis pops all of a process's channels through one shared
+    # list per prefix, so a prefix of our own would wait its turn behind the consumers' channels.
+    channel = await layer.new_channel()
     group = task_group(found.pk)
     await layer.group_add(group, channel)
     # Read the row again after joining, so a change between the check and the join is not lost.
@@ -193,7 +195,7 @@ class TaskSubscriptions(graphene.ObjectType):  # type: ignore[misc]
         if user is None:
             raise unauthenticated()
         layer = _layer()
-        channel = await layer.new_channel("rail_tasks_graphql.")
+        channel = await layer.new_channel()
         group = owner_group(user.pk)
         await layer.group_add(group, channel)
         return _stream(layer, channel, [group], _Viewer(user), wanted=_every, ends=False, initial=None)

@@ -458,6 +458,9 @@ def test_hook_cancel(plugin: Register) -> None:
     wait_for(running.id, Status.RUNNING)
     rail_tasks.cancel_execution(running.id)
     wait_for(running.id, Status.CANCELLED)
+    deadline = time.monotonic() + 5
+    while not seen and time.monotonic() < deadline:  # the hook runs just after the row changed
+        time.sleep(0.01)
     assert len(seen) == 1
     assert seen[0][:2] == ("cancelled", "cancelled")
     assert seen[0][2].startswith("rail-tasks-thread")

@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
-from celery import Celery, current_app
+from celery import Celery
+from celery.app import app_or_default
 from kombu.utils.imports import symbol_by_name
 
 __all__ = ["BrokerInfo", "resolve_app"]
@@ -25,7 +26,7 @@ _VISIBILITY_TRANSPORTS = frozenset({"redis", "rediss", "sentinel", "sqs"})
 def resolve_app(path: str | None) -> Celery:
     """The Celery app named by ``path`` (``"proj.celery.app"`` or ``"proj.celery:app"``), else the current app."""
     if not path:
-        return current_app._get_current_object()  # the app itself, not the proxy
+        return app_or_default()
     found = symbol_by_name(path)
     if not isinstance(found, Celery):
         raise TypeError(f"celery_app {path!r} is a {type(found).__name__}, not a Celery app")

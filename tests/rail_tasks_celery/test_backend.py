@@ -1,0 +1,151 @@
+"""CeleryBackend without a worker: registration, message mapping, checks, sweeper passes."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+import pytest
+from celery import Celery
+from django.tasks import task_backends
+from django.utils import timezone
+
+from rail_tasks import Status, TaskExecution
+from rail_tasks.backends import registered_backends
+from rail_tasks_celery import TASK_NAME, CeleryBackend
+from rail_tasks_celery.broker import BrokerInfo
+from rail_tasks_celery.sweeper import Sweeper
+from rail_tasks_celery.worker import celery_task_id_of, delivery_worker_id
+from tests.rail_tasks_celery.settings_extra import run_id
+from tests.taskapp import tasks
+
+
+def _backend(alias: str = "celery") -> CeleryBackend:
+    backend = task_backends[alias]
+    assert isinstance(backend, CeleryBackend)
+    return backend
+
+
+def _execution(**fields: object) -> TaskExecution:
+    values: dict[str, object] = {"name": "add", "task_path": tasks.add.module_path, "backend": "celery"}
+    values.update(fields)
+    return TaskExecution.objects.create(**values)
+
+
+def test_short_name_is_registered() -> None:
+    assert registered_backends()["celery"] == "rail_tasks_celery.CeleryBackend"
+
+
+def test_capabilities() -> None:
+    backend = _backend()
+    assert backend.supports_defer and backend.supports_priority and backend.supports_get_result
+    assert backend.supports_timeout and backend.supports_cancel_running
+    assert not backend.runs_inline
+
+
+def test_app_comes_from_options() -> None:
+    from tests.rail_tasks_celery.celery_app import amqp_app, app
+
+    assert _backend("celery").app is app
+    assert _backend("celery_amqp").app is amqp_app
+    assert _backend("celery").broker.transport == "redis"
+    assert _backend("celery_amqp").broker.transport == "amqp"
+
+
+@pytest.mark.django_db
+def test_message_for_a_plain_execution() -> None:
+    message = _backend().message(_execution())
+    assert message["args"] == [str(TaskExecution.objects.get().pk)]
+    assert message["serializer"] == "json"
+    assert message["ignore_result"] is True
+    assert "queue" not in message  # the default queue is the app's task_default_queue
+    assert "eta" not in message and "countdown" not in message
+    assert "soft_time_limit" not in message and "time_limit" not in message
+    assert message["kwargs"] == {"lease_seconds": 4.0, "heartbeat_seconds": 1.0}
+    assert message["task_id"] != _backend().message(_execution())["task_id"]
+
+
+@pytest.mark.django_db
+def test_message_maps_queue_timeout_and_delay() -> None:
+    run_after = timezone.now() + timedelta(seconds=5)
+    message = _backend().message(_execution(queue="orders", timeout=3), run_after)
+    assert message["queue"] == f"rt-{run_id()}-orders"
+    assert (message["soft_time_limit"], message["time_limit"]) == (3.0, 4.0)
+    assert message["eta"] == run_after
+
+
+@pytest.mark.django_db
+def test_delay_past_the_visibility_timeout_is_sent_in_hops() -> None:
+    backend = _backend()
+    run_after = timezone.now() + timedelta(hours=3)
+    message = backend.message(_execution(), run_after)
+    assert message["countdown"] == backend.broker.max_countdown == 16.0
+    assert message["kwargs"]["not_before"] == run_after.isoformat()
+    assert "eta" not in message
+    # RabbitMQ has no visibility timeout: one message with the whole delay.
+    amqp = _backend("celery_amqp").message(_execution(), run_after)
+    assert amqp["eta"] == run_after and "not_before" not in amqp["kwargs"]
+
+
+def test_priority_scales() -> None:
+    redis = BrokerInfo(Celery("redis-scale", broker="redis://127.0.0.1:6379/1", set_as_current=False))
+    amqp = BrokerInfo(Celery("amqp-scale", broker="amqp://guest@127.0.0.1//", set_as_current=False))
+    assert [amqp.priority(p) for p in (-100, 0, 100)] == [0, 4, 9]
+    assert [redis.priority(p) for p in (-100, 0, 100)] == [9, 5, 0]  # Redis serves 0 first
+    assert redis.priority(10) < redis.priority(-10)
+
+
+def test_worker_id_carries_the_celery_task_id() -> None:
+    worker_id = delivery_worker_id("0b5c3c3e-8a0f-4d57-b0e4-5f0a1e8d4c21", "celery@" + "h" * 80)
+    assert len(worker_id) == 64
+    assert celery_task_id_of(worker_id) == "0b5c3c3e-8a0f-4d57-b0e4-5f0a1e8d4c21"
+
+
+def test_check_refuses_an_app_without_json() -> None:
+    backend = CeleryBackend("nojson", {"OPTIONS": {}})
+    app = Celery("nojson", set_as_current=False)
+    app.conf.accept_content = ["pickle"]
+    backend.__dict__["app"] = app
+    assert [error.id for error in backend.check()] == ["rail_tasks_celery.E002"]
+    app.conf.accept_content = ["json"]
+    assert backend.check() == []
+
+
+@pytest.mark.django_db
+def test_unreachable_broker_is_logged_not_raised(caplog: pytest.LogCaptureFixture) -> None:
+    backend = CeleryBackend("down", {"OPTIONS": {}})
+    app = Celery("down", broker="redis://127.0.0.1:1/0", set_as_current=False)
+    app.conf.task_publish_retry = False
+    app.conf.broker_connection_timeout = 1
+    backend.__dict__["app"] = app
+    with caplog.at_level(logging.ERROR, logger="rail_tasks.celery"):
+        backend.submit(_execution())
+    assert "sends it again later" in caplog.text
+
+
+@pytest.mark.django_db
+def test_sweeper_records_lost_attempts_and_resends_stale_executions() -> None:
+    backend = _backend()
+    long_ago = timezone.now() - timedelta(minutes=10)
+    lost = _execution(status=Status.RUNNING, attempts=1, max_retries=1, lease_expires_at=long_ago, worker_id="x@y")
+    alive = _execution(status=Status.RUNNING, attempts=1, lease_expires_at=timezone.now() + timedelta(minutes=1))
+    stale = _execution(created_at=long_ago)
+    fresh = _execution()
+    sweeper = Sweeper(backend.app)
+    assert sweeper.backends() == [backend]
+    assert sweeper.sweep(backend) == (1, 1)
+    lost.refresh_from_db()
+    assert lost.status == Status.RETRYING
+    assert lost.exception_class == "rail_tasks.exceptions.WorkerLost"
+    alive.refresh_from_db()
+    assert alive.status == Status.RUNNING
+    assert {stale.status, fresh.status} == {Status.PENDING}
+    assert sweeper.sweep(backend) == (0, 0)  # sent once per resubmit_after
+
+
+def test_generic_task_is_registered_on_the_apps() -> None:
+    from tests.rail_tasks_celery.celery_app import amqp_app, app
+
+    for each in (app, amqp_app):
+        task = each.tasks[TASK_NAME]
+        assert task.acks_late and task.reject_on_worker_lost and task.ignore_result

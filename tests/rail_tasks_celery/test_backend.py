@@ -38,8 +38,11 @@ def test_short_name_is_registered() -> None:
 
 def test_capabilities() -> None:
     backend = _backend()
-    assert backend.supports_defer and backend.supports_priority and backend.supports_get_result
-    assert backend.supports_timeout and backend.supports_cancel_running
+    assert backend.supports_defer
+    assert backend.supports_priority
+    assert backend.supports_get_result
+    assert backend.supports_timeout
+    assert backend.supports_cancel_running
     assert not backend.runs_inline
 
 
@@ -59,8 +62,10 @@ def test_message_for_a_plain_execution() -> None:
     assert message["serializer"] == "json"
     assert message["ignore_result"] is True
     assert "queue" not in message  # the default queue is the app's task_default_queue
-    assert "eta" not in message and "countdown" not in message
-    assert "soft_time_limit" not in message and "time_limit" not in message
+    assert "eta" not in message
+    assert "countdown" not in message
+    assert "soft_time_limit" not in message
+    assert "time_limit" not in message
     assert message["kwargs"] == {"lease_seconds": 4.0, "heartbeat_seconds": 1.0}
     assert message["task_id"] != _backend().message(_execution())["task_id"]
 
@@ -84,7 +89,8 @@ def test_delay_past_the_visibility_timeout_is_sent_in_hops() -> None:
     assert "eta" not in message
     # RabbitMQ has no visibility timeout: one message with the whole delay.
     amqp = _backend("celery_amqp").message(_execution(), run_after)
-    assert amqp["eta"] == run_after and "not_before" not in amqp["kwargs"]
+    assert amqp["eta"] == run_after
+    assert "not_before" not in amqp["kwargs"]
 
 
 def test_priority_scales() -> None:
@@ -148,4 +154,6 @@ def test_generic_task_is_registered_on_the_apps() -> None:
 
     for each in (app, amqp_app):
         task = each.tasks[TASK_NAME]
-        assert task.acks_late and task.reject_on_worker_lost and task.ignore_result
+        assert task.acks_late
+        assert task.reject_on_worker_lost
+        assert task.ignore_result

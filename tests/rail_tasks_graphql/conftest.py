@@ -25,7 +25,7 @@ def users(django_user_model: Any) -> dict[str, Any]:
 
 @pytest.fixture
 def gql() -> Callable[..., dict[str, Any]]:
-    """``gql(query, user=None, variables=None, schema=...)``: run a document as ``user`` through a real request object."""
+    """``gql(query, user=None, variables=None, schema=...)``: run a document as ``user`` (a real request)."""
     factory = RequestFactory()
 
     def run(query: str, *, user: Any = None, variables: dict[str, Any] | None = None, **kwargs: Any) -> dict[str, Any]:

@@ -71,8 +71,8 @@ class LiveServer:
         headers = {"Content-Type": "application/json"}
         if cookie:
             headers["Cookie"] = cookie
-        request = urllib.request.Request(self.http_url, data=body, headers=headers, method="POST")  # noqa: S310
-        with urllib.request.urlopen(request, timeout=20) as response:  # noqa: S310 - loopback test server
+        request = urllib.request.Request(self.http_url, data=body, headers=headers, method="POST")
+        with urllib.request.urlopen(request, timeout=20) as response:
             return dict(json.loads(response.read()))
 
     @asynccontextmanager
@@ -93,7 +93,7 @@ def daphne_server(tmp_path: Path) -> Iterator[LiveServer]:
     port = _free_port()
     log = tmp_path / "daphne.log"
     with log.open("wb") as out:
-        process = subprocess.Popen(  # noqa: S603 - our interpreter and arguments
+        process = subprocess.Popen(
             [
                 sys.executable,
                 "-m",
@@ -137,8 +137,15 @@ def run_worker_burst(timeout: float = 60.0) -> subprocess.CompletedProcess[bytes
     """Run the database worker until the queue is empty, in its own process."""
     if worker_available():
         process = start_django_command(
-            "rail_tasks_worker", "--backend", "database", "--burst", "--poll-interval", "0.1", env=live_env(),
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            "rail_tasks_worker",
+            "--backend",
+            "database",
+            "--burst",
+            "--poll-interval",
+            "0.1",
+            env=live_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
         )
         out, _ = process.communicate(timeout=timeout)
         return subprocess.CompletedProcess(process.args, process.returncode, out)
@@ -150,7 +157,7 @@ def run_worker_burst(timeout: float = 60.0) -> subprocess.CompletedProcess[bytes
         "for pk in TaskExecution.objects.ready().filter(backend='database').values_list('pk', flat=True):\n"
         "    rail_tasks.run_execution(pk)\n"
     )
-    return subprocess.run(  # noqa: S603
+    return subprocess.run(
         [sys.executable, "-c", script], env=live_env(), cwd=REPO_ROOT, capture_output=True, timeout=timeout, check=False
     )
 

@@ -17,7 +17,14 @@ import pytest
 from gql.transport.exceptions import TransportQueryError
 
 from rail_tasks import Status, TaskExecution
-from tests.rail_tasks_graphql.live import LiveServer, daphne_server, request, run_worker_burst, session_cookie, wait_for_members
+from tests.rail_tasks_graphql.live import (
+    LiveServer,
+    daphne_server,
+    request,
+    run_worker_burst,
+    session_cookie,
+    wait_for_members,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -89,7 +96,14 @@ def server(tmp_path: Path) -> Iterator[LiveServer]:
         yield live
 
 
-async def _collect(session: Any, document: str, variables: dict[str, Any] | None, into: list[dict[str, Any]], key: str, until: int | None = None) -> None:
+async def _collect(
+    session: Any,
+    document: str,
+    variables: dict[str, Any] | None,
+    into: list[dict[str, Any]],
+    key: str,
+    until: int | None = None,
+) -> None:
     async for item in session.subscribe(request(document, variables)):
         into.append(item[key])
         if until is not None and len(into) >= until:
@@ -120,7 +134,9 @@ def test_seed_001_mutation_subscription_and_query_end_to_end(server: LiveServer,
     async def scenario() -> None:
         async with server.session(cookie) as session:
             watchers = [
-                asyncio.create_task(_collect(session, SEED_001_SUBSCRIPTION, {"taskId": task_id}, progress, "taskProgress")),
+                asyncio.create_task(
+                    _collect(session, SEED_001_SUBSCRIPTION, {"taskId": task_id}, progress, "taskProgress")
+                ),
                 asyncio.create_task(_collect(session, SEED_000_SUBSCRIPTION % task_id, None, updated, "taskUpdated")),
                 asyncio.create_task(_collect(session, SEED_001_MY_TASKS, None, mine, "myTaskUpdates", until=6)),
             ]
@@ -158,7 +174,9 @@ def test_seed_001_mutation_subscription_and_query_end_to_end(server: LiveServer,
     query = server.post(SEED_001_QUERY, {"taskId": task_id}, cookie)["data"]["task"]
     assert (query["status"], query["progress"], query["progressMessage"]) == ("completed", 100, "Complete")
     assert query["result"]["file_path"] == "/reports/report-8.pdf"
-    assert query["createdAt"] and query["startedAt"] and query["completedAt"]
+    assert query["createdAt"]
+    assert query["startedAt"]
+    assert query["completedAt"]
     assert TaskExecution.objects.get(pk=task_id).worker_id  # ran in the worker process
 
 
@@ -183,7 +201,9 @@ def test_subscription_access(server: LiveServer, users: dict[str, Any]) -> None:
         await expect_error("anonymous-mine", None, SEED_001_MY_TASKS, None)
         async with server.session(root) as staff, server.session(bob) as other:
             watchers = [
-                asyncio.create_task(_collect(staff, SEED_001_SUBSCRIPTION, {"taskId": task_id}, staff_seen, "taskProgress")),
+                asyncio.create_task(
+                    _collect(staff, SEED_001_SUBSCRIPTION, {"taskId": task_id}, staff_seen, "taskProgress")
+                ),
                 asyncio.create_task(_collect(other, SEED_001_MY_TASKS, None, bob_mine, "myTaskUpdates")),
             ]
             await wait_for_members(f"tasks.task.{task_id}", 1)

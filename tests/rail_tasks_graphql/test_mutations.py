@@ -31,7 +31,8 @@ def test_seed_001_mutation_returns_task_id_and_status(gql, users) -> None:
     assert row.name == "generate_report"
     assert row.owner == users["alice"]
     assert row.kwargs == {"dataset_id": "123"}
-    assert row.progress == 100 and row.progress_message == "Complete"
+    assert row.progress == 100
+    assert row.progress_message == "Complete"
     assert row.result == {"ok": True, "file_path": "/reports/report-8.pdf", "dataset_id": "123"}
 
 
@@ -39,14 +40,21 @@ def test_generated_task_is_importable_by_its_path() -> None:
     task = example.generate_report.task
     assert task.module_path == "tests.rail_tasks_graphql.example.graphql.generate_report__task"
     assert load_task(task.module_path) is task
-    assert task.name == "generate_report" and task.track_progress is True
+    assert task.name == "generate_report"
+    assert task.track_progress is True
 
 
 def test_options_reach_the_execution(gql, users) -> None:
     out = gql('mutation { processOrder(orderId: "o-1") { taskId task { queue status result } } }', user=users["bob"])
     assert "errors" not in out, out
     row = TaskExecution.objects.get(pk=out["data"]["processOrder"]["taskId"])
-    assert (row.name, row.queue, row.max_retries, row.retry_delay, row.timeout) == ("process_order", "orders", 5, 60.0, 300.0)
+    assert (row.name, row.queue, row.max_retries, row.retry_delay, row.timeout) == (
+        "process_order",
+        "orders",
+        5,
+        60.0,
+        300.0,
+    )
     assert out["data"]["processOrder"]["task"] == {
         "queue": "orders",
         "status": "completed",
@@ -63,12 +71,14 @@ def test_bare_decorator_uses_the_function_name(gql, users) -> None:
 def test_info_context_user_is_the_caller_and_no_request_travels(gql, users) -> None:
     out = gql("mutation { whoami { taskId task { result } } }", user=users["bob"])
     result = out["data"]["whoami"]["task"]["result"]
-    assert result["username"] == "bob" and result["authenticated"] is True
+    assert result["username"] == "bob"
+    assert result["authenticated"] is True
     assert result["task_id"] == out["data"]["whoami"]["taskId"]
     assert result["context_keys"] == []  # no META, COOKIES, headers or session in the task's context
     row = TaskExecution.objects.get(pk=result["task_id"])
     stored = f"{row.args}{row.kwargs}{row.metadata}"
-    assert "secret-cookie" not in stored and "t0k3n" not in stored
+    assert "secret-cookie" not in stored
+    assert "t0k3n" not in stored
 
 
 def test_anonymous_caller_runs_as_anonymous_and_sees_nothing(gql) -> None:
@@ -89,10 +99,12 @@ def test_arguments_from_type_hints() -> None:
     assert str(bulk["records"].type) == "JSON!"
     assert str(bulk["note"].type) == "String"
     flaky = mutation.fields["flakyExternalCall"].args
-    assert str(flaky["failTimes"].type) == "Int" and flaky["failTimes"].default_value == 0
+    assert str(flaky["failTimes"].type) == "Int"
+    assert flaky["failTimes"].default_value == 0
     steps = mutation.fields["slowSteps"].args
     assert str(steps["delay"].type) == "Float"
-    assert isinstance(report["datasetId"], GraphQLArgument) and isinstance(report["datasetId"].type, GraphQLNonNull)
+    assert isinstance(report["datasetId"], GraphQLArgument)
+    assert isinstance(report["datasetId"].type, GraphQLNonNull)
     assert str(mutation.fields["generateReport"].type) == "TaskMutationPayload!"
 
 
@@ -102,16 +114,29 @@ def test_list_argument_travels_as_json(gql, users) -> None:
         user=users["alice"],
     )
     task = out["data"]["bulkImport"]["task"]
-    assert task == {"progress": 100, "progressMessage": "Processed 3/3", "result": {"ok": True, "imported": 3, "note": None}}
+    assert task == {
+        "progress": 100,
+        "progressMessage": "Processed 3/3",
+        "result": {"ok": True, "imported": 3, "note": None},
+    }
 
 
 def test_retries_follow_the_options(gql, users) -> None:
-    out = gql('mutation { flakyExternalCall(data: "x", failTimes: 2) { taskId task { status retryCount result } } }', user=users["alice"])
-    assert out["data"]["flakyExternalCall"]["task"] == {"status": "completed", "retryCount": 2, "result": "called with x"}
+    out = gql(
+        'mutation { flakyExternalCall(data: "x", failTimes: 2) { taskId task { status retryCount result } } }',
+        user=users["alice"],
+    )
+    assert out["data"]["flakyExternalCall"]["task"] == {
+        "status": "completed",
+        "retryCount": 2,
+        "result": "called with x",
+    }
 
 
 def test_failure_is_recorded_not_raised(gql, users) -> None:
-    out = gql('mutation { alwaysFails(message: "boom") { taskId status task { error traceback } } }', user=users["alice"])
+    out = gql(
+        'mutation { alwaysFails(message: "boom") { taskId status task { error traceback } } }', user=users["alice"]
+    )
     payload = out["data"]["alwaysFails"]
     assert payload["status"] == "failed"
     assert payload["task"] == {"error": "boom", "traceback": None}  # tracebacks are for staff only

@@ -43,7 +43,7 @@ query FailedTasks {
 
 
 def _report(gql, user, dataset: str = "123") -> str:
-    out = gql('mutation($d: String!) { generateReport(datasetId: $d) { taskId } }', user=user, variables={"d": dataset})
+    out = gql("mutation($d: String!) { generateReport(datasetId: $d) { taskId } }", user=user, variables={"d": dataset})
     return str(out["data"]["generateReport"]["taskId"])
 
 
@@ -68,7 +68,9 @@ def test_seed_001_task_query_after_completion(gql, users) -> None:
     )
     assert task["result"] == {"ok": True, "file_path": "/reports/report-8.pdf", "dataset_id": "123"}
     assert task["error"] is None
-    assert task["createdAt"] and task["startedAt"] and task["completedAt"]
+    assert task["createdAt"]
+    assert task["startedAt"]
+    assert task["completedAt"]
 
 
 @pytest.mark.parametrize("viewer", ["bob", "anonymous"])
@@ -90,7 +92,8 @@ def test_staff_see_every_task_and_tracebacks(gql, users) -> None:
     owner_view = gql(query, user=users["alice"], variables={"id": task_id})["data"]["task"]
     staff_view = gql(query, user=users["root"], variables={"id": task_id})["data"]["task"]
     assert owner_view == {"status": "failed", "error": "boom", "traceback": None}
-    assert staff_view["error"] == "boom" and "ValueError: boom" in staff_view["traceback"]
+    assert staff_view["error"] == "boom"
+    assert "ValueError: boom" in staff_view["traceback"]
 
 
 def test_tasks_lists_only_the_viewers_tasks_filtered_in_the_database(gql, users) -> None:
@@ -137,7 +140,11 @@ def test_default_cap_is_100(gql, users) -> None:
 
 def test_cancel_task_waiting(gql, users) -> None:
     row = _pending(users["alice"])
-    out = gql("mutation($id: ID!) { cancelTask(id: $id) { id status error } }", user=users["alice"], variables={"id": str(row.pk)})
+    out = gql(
+        "mutation($id: ID!) { cancelTask(id: $id) { id status error } }",
+        user=users["alice"],
+        variables={"id": str(row.pk)},
+    )
     assert out["data"]["cancelTask"] == {"id": str(row.pk), "status": "cancelled", "error": "Cancelled"}
     row.refresh_from_db()
     assert row.status == Status.CANCELLED
@@ -145,7 +152,9 @@ def test_cancel_task_waiting(gql, users) -> None:
 
 def test_cancel_task_running_requests_cancellation(gql, users) -> None:
     row = _pending(users["alice"], status=Status.RUNNING)
-    out = gql("mutation($id: ID!) { cancelTask(id: $id) { status } }", user=users["alice"], variables={"id": str(row.pk)})
+    out = gql(
+        "mutation($id: ID!) { cancelTask(id: $id) { status } }", user=users["alice"], variables={"id": str(row.pk)}
+    )
     assert out["data"]["cancelTask"] == {"status": "running"}
     row.refresh_from_db()
     assert row.cancel_requested is True
@@ -154,7 +163,11 @@ def test_cancel_task_running_requests_cancellation(gql, users) -> None:
 def test_cancel_and_retry_refuse_other_users_with_not_found(gql, users) -> None:
     row = _pending(users["alice"])
     for mutation in ("cancelTask", "retryTask"):
-        out = gql(f"mutation($id: ID!) {{ {mutation}(id: $id) {{ status }} }}", user=users["bob"], variables={"id": str(row.pk)})
+        out = gql(
+            f"mutation($id: ID!) {{ {mutation}(id: $id) {{ status }} }}",
+            user=users["bob"],
+            variables={"id": str(row.pk)},
+        )
         assert out["errors"][0]["message"] == "Task not found."
         anon = gql(f"mutation($id: ID!) {{ {mutation}(id: $id) {{ status }} }}", variables={"id": str(row.pk)})
         assert anon["errors"][0]["message"] == "Task not found."
@@ -165,7 +178,11 @@ def test_cancel_and_retry_refuse_other_users_with_not_found(gql, users) -> None:
 def test_retry_task_runs_a_failed_task_again(gql, users) -> None:
     out = gql('mutation { alwaysFails(message: "boom") { taskId } }', user=users["alice"])
     task_id = out["data"]["alwaysFails"]["taskId"]
-    retried = gql("mutation($id: ID!) { retryTask(id: $id) { status error retryCount } }", user=users["alice"], variables={"id": task_id})
+    retried = gql(
+        "mutation($id: ID!) { retryTask(id: $id) { status error retryCount } }",
+        user=users["alice"],
+        variables={"id": task_id},
+    )
     # The sync backend runs it again at once; it fails again, from a fresh first attempt.
     assert retried["data"]["retryTask"] == {"status": "failed", "error": "boom", "retryCount": 0}
     assert TaskExecution.objects.get(pk=task_id).attempts == 1

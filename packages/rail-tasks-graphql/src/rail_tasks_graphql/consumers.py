@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -175,7 +176,7 @@ class GraphQLTransportWSConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
             return
         task = asyncio.create_task(self._run_operation(op_id, payload))
         self.operations[op_id] = task
-        task.add_done_callback(lambda _t, _id=op_id: self._forget(_id, _t))
+        task.add_done_callback(functools.partial(self._forget, op_id))
 
     def _forget(self, op_id: str, task: asyncio.Task[None]) -> None:
         if self.operations.get(op_id) is task:

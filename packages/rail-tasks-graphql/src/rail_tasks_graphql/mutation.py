@@ -156,7 +156,9 @@ class TaskMutationField(graphene.Field):  # type: ignore[misc]
     def _task_for_enqueue(self) -> RailTask:
         alias = self.backend or graphql_setting("backend")
         if alias and alias != self.task.backend:
-            return self.task.using(backend=alias)
+            moved = self.task.using(backend=alias)
+            assert isinstance(moved, RailTask)  # dataclasses.replace keeps the class
+            return moved
         return self.task
 
     def _mutate(self, root: Any, info: Any, **arguments: Any) -> TaskMutationPayload:

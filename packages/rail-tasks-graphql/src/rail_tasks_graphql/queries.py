@@ -33,7 +33,8 @@ def _viewer(info: Any) -> Any:
 
 def visible_tasks(user: Any) -> QuerySet[Any]:
     """The executions ``user`` may see (``TaskExecution.objects.visible_to``)."""
-    return TaskExecution.objects.visible_to(user)
+    queryset: QuerySet[Any] = TaskExecution.objects.visible_to(user)
+    return queryset
 
 
 def visible_task(user: Any, task_id: Any) -> Any:

@@ -34,9 +34,7 @@ class TaskExecutionType(graphene.ObjectType):  # type: ignore[misc]
 
     id = graphene.ID(required=True, description="The task id (a UUID).")
     name = graphene.String(required=True, description="The task's name, e.g. generate_report.")
-    status = graphene.String(
-        required=True, description="pending, running, completed, failed, cancelled or retrying."
-    )
+    status = graphene.String(required=True, description="pending, running, completed, failed, cancelled or retrying.")
     progress = graphene.Int(required=True, description="Progress from 0 to 100.")
     progress_message = graphene.String(description="The last progress message.")
     result = graphene.Field(JSON, description="The task's return value once completed.")

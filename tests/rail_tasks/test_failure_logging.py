@@ -90,6 +90,14 @@ def test_on_failure_log_writes_an_error_record(caplog: pytest.LogCaptureFixture)
     assert tasks_core5.FAILURES == []
 
 
+def test_callback_runs_and_the_error_is_logged_too(caplog: pytest.LogCaptureFixture) -> None:
+    with override_settings(RAIL_TASKS=rail_settings(on_failure="callback", failure_callback=CALLBACK)):
+        result = tasks.always_fails.enqueue("both")
+    errors = [r.getMessage() for r in rail_records(caplog, logging.ERROR)]
+    assert errors == [f"Task always_fails ({result.id}) failed: both"]
+    assert [c["taskId"] for c in tasks_core5.FAILURES] == [result.id]
+
+
 def test_on_failure_ignore_neither_logs_nor_calls(caplog: pytest.LogCaptureFixture) -> None:
     with override_settings(RAIL_TASKS=rail_settings(on_failure="ignore", failure_callback=CALLBACK)):
         result = tasks.always_fails.enqueue("quiet")

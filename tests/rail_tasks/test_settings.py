@@ -307,6 +307,12 @@ def test_e006_bad_failure_callback(path: str, problem: str) -> None:
     assert message.msg.startswith(f"RAIL_TASKS['failure_callback'] {path!r} {problem}")
 
 
+def test_e006_callback_without_a_callback_path() -> None:
+    with override_settings(RAIL_TASKS=rail_settings(on_failure="callback")):
+        message = only("rail_tasks.E006")
+    assert message.msg == "RAIL_TASKS['on_failure'] is 'callback' but no failure_callback is set."
+
+
 def test_good_failure_callback_passes() -> None:
     good = "tests.taskapp.tasks_core5.record_failure"
     with override_settings(RAIL_TASKS=rail_settings(on_failure="callback", failure_callback=good)):

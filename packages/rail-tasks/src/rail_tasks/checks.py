@@ -100,6 +100,14 @@ def _check_backend(where: str, block: Mapping[str, Any]) -> list[checks.CheckMes
 
 def _check_callback(where: str, block: Mapping[str, Any]) -> list[checks.CheckMessage]:
     path = block.get("failure_callback")
+    if block.get("on_failure") == "callback" and not path:
+        return [
+            checks.Error(
+                f"{where}['on_failure'] is 'callback' but no failure_callback is set.",
+                hint="Set failure_callback to the dotted path of a function (taskId, task_name, error, traceback).",
+                id="rail_tasks.E006",
+            )
+        ]
     if not isinstance(path, str):
         return []
     try:

@@ -122,10 +122,12 @@ def _after_finish(execution: TaskExecution) -> None:
 
 
 def _call_failure_callback(execution: TaskExecution) -> None:
+    """After the last attempt: an ERROR record, then ``failure_callback`` if set (``on_failure="ignore"``: neither)."""
+    if task_settings.on_failure == "ignore":
+        return
+    logger.error("Task %s (%s) failed: %s", execution.name, execution.id, execution.error)
     path = task_settings.failure_callback
-    if not path or task_settings.on_failure == "ignore":
-        if task_settings.on_failure == "log":
-            logger.error("Task %s (%s) failed: %s", execution.name, execution.id, execution.error)
+    if not path:
         return
     try:
         callback = import_string(path)

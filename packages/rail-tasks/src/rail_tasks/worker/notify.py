@@ -72,15 +72,25 @@ class Listener:
         return int(self._wrapper.connection.fileno())
 
     def drain(self) -> list[str]:
-        """Payloads received since the last call; closes the connection if it broke."""
+        """Payloads received since the last call; closes the connection if it broke.
+
+        Reads only what the socket holds (never blocks). A terminated
+        connection first delivers the server's error, then end-of-file, which
+        raises here and closes the listener.
+        """
         if not self.connected:
             return []
+        pgconn = self._wrapper.connection.pgconn
         try:
-            return [notify.payload for notify in self._wrapper.connection.notifies(timeout=0)]
+            pgconn.consume_input()
         except Exception:
             logger.warning("LISTEN connection lost; the worker polls until it is back", exc_info=True)
             self.close()
             return []
+        payloads = []
+        while (notify := pgconn.notifies()) is not None:
+            payloads.append(notify.extra.decode())
+        return payloads
 
     def close(self) -> None:
         """Close the listening connection (errors ignored: it may be dead already)."""

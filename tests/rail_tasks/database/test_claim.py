@@ -1,0 +1,158 @@
+"""Claiming, reaping and waking up, in the test process (no worker subprocess)."""
+
+from __future__ import annotations
+
+import select
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.db import connection, transaction
+from django.utils import timezone
+
+from rail_tasks import Status, TaskExecution
+from rail_tasks.worker.claim import claim_batch, reap_expired_leases
+from rail_tasks.worker.leases import cancel_requested, release, renew_leases
+from rail_tasks.worker.notify import Listener
+from rail_tasks.worker.options import WorkerOptions
+from tests.taskapp import tasks_db
+
+from .conftest import postgres_only, terminate_other_backends
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _row(label: str = "", **fields: Any) -> TaskExecution:
+    values: dict[str, Any] = {
+        "name": label or "record",
+        "task_path": "tests.taskapp.tasks_db.record",
+        "backend": "database",
+        "args": [label],
+        "max_retries": 1,
+        "retry_delay": 0,
+    }
+    values.update(fields)
+    return TaskExecution.objects.create(**values)
+
+
+def _claim(limit: int = 10, queues: tuple[str, ...] = (), worker: str = "w1", lease: float = 30) -> list[TaskExecution]:
+    return claim_batch(
+        using="default", backends=["database"], queues=queues, limit=limit, worker_id=worker, lease_seconds=lease
+    )
+
+
+def test_claims_by_priority_then_fifo_within_the_limit() -> None:
+    low = _row("low", priority=-10)
+    first = _row("first")
+    high = _row("high", priority=90)
+    second = _row("second")
+    claimed = _claim(limit=3)
+    assert [row.pk for row in claimed] == [high.pk, first.pk, second.pk]
+    assert all(row.status == Status.RUNNING and row.attempts == 1 and row.worker_id == "w1" for row in claimed)
+    assert all(row.lease_expires_at is not None and row.lease_expires_at > timezone.now() for row in claimed)
+    assert [row.pk for row in _claim(worker="w2")] == [low.pk]
+    assert _claim() == []
+
+
+def test_claims_only_ready_rows_of_its_backends_and_queues() -> None:
+    _row("later", run_after=timezone.now() + timedelta(hours=1))
+    _row("sync alias", backend="default")
+    _row("done", status=Status.COMPLETED)
+    other = _row("other queue", queue="other")
+    retry = _row("retry due", status=Status.RETRYING, attempts=1, run_after=timezone.now() - timedelta(seconds=1))
+    assert [row.pk for row in _claim(queues=("other",))] == [other.pk]
+    claimed = _claim()
+    assert [(row.pk, row.attempts) for row in claimed] == [(retry.pk, 2)]
+
+
+def test_two_claimers_never_share_a_row() -> None:
+    for i in range(20):
+        _row(str(i))
+    seen: list[Any] = []
+    for round_ in range(10):
+        for worker in ("a", "b", "c"):
+            seen.extend(row.pk for row in _claim(limit=1 + round_ % 3, worker=worker))
+    assert len(seen) == len(set(seen)) == 20
+
+
+def test_expired_lease_goes_back_to_the_queue_then_fails_worker_lost() -> None:
+    row = _row("lost")
+    (claimed,) = _claim(lease=30)
+    TaskExecution.objects.filter(pk=row.pk).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
+    assert reap_expired_leases(using="default", backends=["database"]) == 1
+    row.refresh_from_db()
+    assert (row.status, row.attempts, row.exception_class) == ("retrying", 1, "rail_tasks.exceptions.WorkerLost")
+    (again,) = _claim()
+    assert again.attempts == 2
+    TaskExecution.objects.filter(pk=row.pk).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
+    assert reap_expired_leases(using="default", backends=["database"]) == 1
+    row.refresh_from_db()
+    assert row.status == Status.FAILED  # max_retries=1: two attempts lost, no more
+    assert "Worker lost" in row.error
+    assert claimed.attempts == 1
+
+
+def test_live_leases_are_left_alone_and_renewal_is_fenced() -> None:
+    row = _row("alive")
+    (claimed,) = _claim(lease=30)
+    assert reap_expired_leases(using="default", backends=["database"]) == 0
+    assert renew_leases([(str(row.pk), 1)], lease_seconds=30) == set()
+    assert renew_leases([(str(row.pk), 7)], lease_seconds=30) == {str(row.pk)}
+    assert cancel_requested([str(row.pk)], using="default") == set()
+    claimed.request_cancel()
+    assert cancel_requested([str(row.pk)], using="default") == {str(row.pk)}
+    assert release(str(row.pk), 1)
+    row.refresh_from_db()
+    assert (row.status, row.attempts, row.worker_id) == ("pending", 0, "")
+
+
+def test_options_resolve_from_settings() -> None:
+    options = WorkerOptions().resolve()
+    assert options.backends == ["database"]
+    assert options.lease == 60
+    assert options.heartbeat == 10
+    assert options.worker_id
+    assert options.poll == (0.1 if connection.vendor == "sqlite" else 1.0)
+    with pytest.raises(ValueError, match="heartbeat"):
+        WorkerOptions(lease_seconds=5, heartbeat_seconds=5).resolve()
+    with pytest.raises(ValueError, match="concurrency"):
+        WorkerOptions(concurrency=0).resolve()
+
+
+def _payloads(listener: Listener, timeout: float = 2.0) -> list[str]:
+    select.select([listener], [], [], timeout)
+    return listener.drain()
+
+
+@postgres_only
+def test_enqueue_notifies_listeners_on_commit_only() -> None:
+    listener = Listener("default")
+    listener.connect()
+    try:
+        with transaction.atomic():
+            tasks_db.record.using(backend="database").enqueue("a")
+            assert listener.drain() == []
+        assert _payloads(listener) == ["default"]
+        with pytest.raises(RuntimeError), transaction.atomic():  # noqa: PT012 - enqueue, then roll back
+            tasks_db.other_queue.using(backend="database").enqueue("b")
+            raise RuntimeError("roll back")
+        assert _payloads(listener, 0.3) == []
+    finally:
+        listener.close()
+
+
+@postgres_only
+def test_listener_notices_a_terminated_connection_and_reconnects() -> None:
+    listener = Listener("default")
+    listener.connect()
+    try:
+        assert terminate_other_backends() >= 1
+        for _ in range(5):
+            if listener.connected:
+                assert _payloads(listener, 0.5) == []
+        assert not listener.connected
+        listener.connect()
+        tasks_db.record.using(backend="database").enqueue("c")
+        assert _payloads(listener) == ["default"]
+    finally:
+        listener.close()

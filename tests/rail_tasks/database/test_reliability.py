@@ -1,0 +1,77 @@
+"""Reliability under many workers and a hostile database: real processes, outcomes read from the database."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from typing import Any
+
+import pytest
+from django.db.models import Count
+
+from rail_tasks import Status, TaskExecution
+from tests.taskapp import tasks_db
+from tests.taskapp.models import Ledger
+
+from .conftest import postgres_only, terminate_other_backends, wait_status, wait_until
+
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+
+def _queue_rows(count: int) -> list[Any]:
+    rows = [
+        TaskExecution(name="record", task_path="tests.taskapp.tasks_db.record", backend="database", args=[str(i)])
+        for i in range(count)
+    ]
+    TaskExecution.objects.bulk_create(rows, batch_size=500)
+    return [row.pk for row in rows]
+
+
+def test_three_workers_start_every_task_exactly_once(start_worker: Any) -> None:
+    ids = _queue_rows(2000)
+    workers = [start_worker("--concurrency", "1") for _ in range(3)]
+    wait_until(lambda: TaskExecution.objects.filter(status=Status.COMPLETED).count() == 2000, timeout=240)
+    starts = Counter(Ledger.objects.filter(event="start").values_list("execution_id", flat=True))
+    assert len(starts) == 2000
+    assert set(starts.values()) == {1}
+    assert set(starts) == {str(pk) for pk in ids}
+    by_worker = TaskExecution.objects.values("worker_id").annotate(n=Count("id"))
+    assert len(by_worker) == 3, list(by_worker)  # every worker took a share
+    assert all(worker.alive() for worker in workers)
+
+
+@postgres_only
+def test_idle_worker_is_woken_by_notify(start_worker: Any) -> None:
+    worker = start_worker("--poll-interval", "30", fast=False)
+    time.sleep(0.5)  # idle, LISTENing
+    started = time.monotonic()
+    result = tasks_db.record.using(backend="database").enqueue("now")
+    wait_status(result.id, "completed", timeout=10)
+    assert time.monotonic() - started < 5  # far less than the 30 s poll
+    assert "LISTEN/NOTIFY" in worker.text()
+
+
+@postgres_only
+def test_worker_survives_terminated_connections_while_idle(start_worker: Any) -> None:
+    worker = start_worker("--poll-interval", "0.2")
+    first = tasks_db.record.using(backend="database").enqueue("before")
+    wait_status(first.id, "completed")
+    assert terminate_other_backends() >= 2  # supervisor, listener (and a child's, if open)
+    time.sleep(0.5)
+    second = tasks_db.record.using(backend="database").enqueue("after")
+    wait_status(second.id, "completed", timeout=30)
+    assert worker.alive()
+
+
+@postgres_only
+def test_worker_survives_terminated_connections_mid_task(start_worker: Any) -> None:
+    worker = start_worker("--concurrency", "1")
+    result = tasks_db.query_after.using(backend="database").enqueue(1.0)
+    wait_until(lambda: Ledger.objects.filter(execution_id=result.id).exists())
+    assert terminate_other_backends() >= 1
+    row = wait_status(result.id, "completed", "failed", timeout=40)
+    assert row.status == Status.COMPLETED, (row.error, worker.text())
+    assert row.attempts == 2  # the first attempt lost its connection and was retried
+    after = tasks_db.record.using(backend="database").enqueue("after")
+    wait_status(after.id, "completed")
+    assert worker.alive()

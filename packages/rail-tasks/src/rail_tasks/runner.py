@@ -88,6 +88,14 @@ def load_task(path: str) -> Task[..., Any]:
     return found
 
 
+def _load_task_or_none(path: str) -> Task[..., Any] | None:
+    """The task, or ``None`` when the row names none (the outcome is still recorded)."""
+    try:
+        return load_task(path)
+    except InvalidTask:
+        return None
+
+
 def _backend_for(execution: TaskExecution) -> RailBackend | None:
     from rail_tasks.backends.base import RailBackend
 
@@ -306,10 +314,7 @@ def fail_execution(
     if execution is None or execution.status != Status.RUNNING:
         return None
     backend = _backend_for(execution)
-    try:
-        task: Task[..., Any] | None = load_task(execution.task_path)
-    except InvalidTask:
-        task = None
+    task = _load_task_or_none(execution.task_path)
     _record_failure(execution, attempt, error, backend, task, retryable=retryable)
     return execution
 
@@ -328,10 +333,7 @@ def finish_cancelled_execution(execution_id: str | UUID, *, attempt: int) -> Tas
     if execution is None or not execution.finish_cancelled(attempt, expires_at=_expires_at()):
         return None
     hooks.cancel(execution)
-    try:
-        task: Task | None = load_task(execution.task_path)
-    except InvalidTask:
-        task = None
+    task = _load_task_or_none(execution.task_path)
     _send_finished(execution, _backend_for(execution), task)
     _after_finish(execution)
     return execution
@@ -351,10 +353,7 @@ def cancel_execution(execution_id: str | UUID) -> TaskExecution:
     if execution.finish_cancelled(expires_at=_expires_at()):
         hooks.cancel(execution)
         backend = _backend_for(execution)
-        try:
-            task: Task[..., Any] | None = load_task(execution.task_path)
-        except InvalidTask:
-            task = None
+        task = _load_task_or_none(execution.task_path)
         _send_finished(execution, backend, task)
         _after_finish(execution)
     elif execution.request_cancel():

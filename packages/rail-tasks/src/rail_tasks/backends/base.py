@@ -161,7 +161,11 @@ class RailBackend(BaseTaskBackend):
             owner=owner if owner is not None and owner.is_authenticated else None,
         )
         try:
-            execution.full_clean(exclude=["owner", "args", "kwargs", "metadata", "result"])
+            # Field checks only: the check constraints (priority range) were validated with the task,
+            # and a fresh UUID needs no uniqueness query; both would cost a query per enqueue.
+            execution.full_clean(
+                exclude=["owner", "args", "kwargs", "metadata", "result"], validate_unique=False, validate_constraints=False
+            )
         except ValidationError as exc:
             raise InvalidTask(f"Task {task.module_path!r} cannot be enqueued: {exc}") from exc
         execution.save(force_insert=True)
@@ -210,8 +214,8 @@ class RailBackend(BaseTaskBackend):
         if task.backend != self.alias:
             # The module-level task may name another alias; validate run_after against this backend.
             task = task.using(backend=self.alias)
-        if task.run_after != execution.run_after:
-            task = task.using(run_after=execution.run_after) if execution.run_after else task
+        if self.supports_defer and execution.run_after and task.run_after != execution.run_after:
+            task = task.using(run_after=execution.run_after)
         result: TaskResult[..., Any] = TaskResult(
             task=task,
             id=str(execution.id),

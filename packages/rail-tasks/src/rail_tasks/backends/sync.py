@@ -17,11 +17,12 @@ __all__ = ["SyncBackend"]
 class SyncBackend(RailBackend):
     """Run the task in the calling thread as soon as the enqueuing transaction commits.
 
-    Retries run at once, one after another (``run_after`` and retry delays are
-    not waited for: nothing may sleep here). Timeouts are checked only at
+    ``run_after`` is refused at enqueue (``supports_defer = False``); retries run
+    at once, one after another, without their delay (nothing may sleep here). Timeouts are checked only at
     ``update_progress`` calls; a running task cannot be stopped from outside.
     """
 
+    supports_defer = False  # nothing here may wait; Django's ImmediateBackend says the same
     runs_inline: ClassVar[bool] = True
 
     def submit(self, execution: TaskExecution, *, run_after: datetime | None = None) -> None:

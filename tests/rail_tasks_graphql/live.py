@@ -187,3 +187,15 @@ async def wait_for_members(group: str, count: int = 1, timeout: float = 15.0) ->
 
 
 __all__ = ["LiveServer", "daphne_server", "request", "run_worker_burst", "session_cookie", "wait_for_members"]
+
+
+@asynccontextmanager
+async def cgws_session(server: LiveServer, cookie: str | None = None) -> AsyncIterator[Any]:
+    """A gql websocket session on the channels-graphql-ws endpoint (the older ``graphql-ws`` protocol)."""
+    transport = WebsocketsTransport(
+        url=f"ws://127.0.0.1:{server.port}/graphql-cgws/",
+        subprotocols=[WebsocketsTransport.APOLLO_SUBPROTOCOL],
+        headers={"Cookie": cookie} if cookie else None,
+    )
+    async with Client(transport=transport, fetch_schema_from_transport=False) as session:
+        yield session

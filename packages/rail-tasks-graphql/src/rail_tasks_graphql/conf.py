@@ -4,7 +4,7 @@ Two places are read, the first that has a key wins:
 
 ``RAIL_TASKS_GRAPHQL``
     this package's own block: ``backend``, ``tasks_default_limit``, ``tasks_max_limit``,
-    ``schema_settings``.
+    ``channels_graphql_ws``, ``schema_settings``.
 ``RAIL_DJANGO_GRAPHQL["schema_settings"]``
     the seeds' block: ``mutation_extensions`` (dotted paths of ``graphene.ObjectType``
     classes merged into the mutation root), plus ``query_extensions``,
@@ -31,6 +31,8 @@ DEFAULTS: dict[str, Any] = {
     # `tasks(limit:)` when the client gives none, and the cap applied to any limit.
     "tasks_default_limit": 20,
     "tasks_max_limit": 100,
+    # Also broadcast task events to the channels-graphql-ws subscriptions of rail_tasks_graphql.cgws.
+    "channels_graphql_ws": False,
 }
 
 _SCHEMA_DEFAULTS: dict[str, Any] = {

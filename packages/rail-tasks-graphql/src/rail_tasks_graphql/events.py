@@ -19,11 +19,13 @@ import logging
 import os
 import re
 import threading
+from collections.abc import Coroutine
 from dataclasses import asdict, dataclass, fields
 from datetime import datetime
 from typing import Any
 
 from rail_tasks import task_settings
+from rail_tasks_graphql.conf import graphql_setting
 
 __all__ = [
     "EVENT_TYPE",
@@ -135,7 +137,7 @@ def _layer() -> Any:
 
 
 async def send_event(layer: Any, snapshot: TaskSnapshot) -> None:
-    """``group_send`` the snapshot to its task group and its owner's group."""
+    """``group_send`` the snapshot to its task group and its owner's group (and to channels-graphql-ws)."""
     message = snapshot.to_message()
     groups = [task_group(snapshot.id)]
     if snapshot.owner_id is not None:
@@ -145,6 +147,10 @@ async def send_event(layer: Any, snapshot: TaskSnapshot) -> None:
             logger.error("Cannot publish task events: invalid channel-layer group name %r", group)
             return
         await layer.group_send(group, message)
+    if graphql_setting("channels_graphql_ws"):
+        from rail_tasks_graphql.cgws import broadcast
+
+        await broadcast(snapshot)
 
 
 def _in_event_loop() -> asyncio.AbstractEventLoop | None:
@@ -175,8 +181,9 @@ class _SenderLoop:
                 self._loop, self._pid = loop, os.getpid()
             return self._loop
 
-    def send(self, layer: Any, snapshot: TaskSnapshot) -> None:
-        future = asyncio.run_coroutine_threadsafe(send_event(layer, snapshot), self.loop())
+    def run(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        """Run ``coroutine`` on the sender loop and wait for it."""
+        future = asyncio.run_coroutine_threadsafe(coroutine, self.loop())
         future.result(timeout=SEND_TIMEOUT_SECONDS)
 
 
@@ -201,7 +208,7 @@ def publish(execution: Any, event: str) -> None:
     snapshot = TaskSnapshot.from_execution(execution, event)
     loop = _in_event_loop()
     if loop is None:
-        _sender.send(layer, snapshot)
+        _sender.run(send_event(layer, snapshot))
     else:
         scheduled = loop.create_task(send_event(layer, snapshot))
         _background.add(scheduled)

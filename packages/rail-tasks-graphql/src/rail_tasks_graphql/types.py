@@ -13,7 +13,7 @@ from typing import Any
 import graphene
 from graphene.types.generic import GenericScalar
 
-__all__ = ["JSON", "TaskExecutionType", "TaskMutationPayload", "viewer_is_staff"]
+__all__ = ["JSON", "TaskExecutionFields", "TaskExecutionType", "TaskMutationPayload", "viewer_is_staff"]
 
 
 class JSON(GenericScalar):  # type: ignore[misc]
@@ -26,11 +26,12 @@ def viewer_is_staff(info: Any) -> bool:
     return bool(user is not None and user.is_authenticated and getattr(user, "is_staff", False))
 
 
-class TaskExecutionType(graphene.ObjectType):  # type: ignore[misc]
-    """One execution of a background task: where it is, and how it ended."""
+class TaskExecutionFields:
+    """The fields (and resolvers) of a task execution, to mix into an object type.
 
-    class Meta:
-        name = "TaskExecution"
+    :class:`TaskExecutionType` is the GraphQL type; channels-graphql-ws subscriptions
+    (whose output type must be the subscription class itself) mix these in too.
+    """
 
     id = graphene.ID(required=True, description="The task id (a UUID).")
     name = graphene.String(required=True, description="The task's name, e.g. generate_report.")
@@ -72,6 +73,13 @@ class TaskExecutionType(graphene.ObjectType):  # type: ignore[misc]
     @staticmethod
     def resolve_event(parent: Any, info: Any) -> str | None:
         return getattr(parent, "event", None)
+
+
+class TaskExecutionType(TaskExecutionFields, graphene.ObjectType):  # type: ignore[misc]
+    """One execution of a background task: where it is, and how it ended."""
+
+    class Meta:
+        name = "TaskExecution"
 
 
 class TaskMutationPayload(graphene.ObjectType):  # type: ignore[misc]

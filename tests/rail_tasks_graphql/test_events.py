@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from channels.layers import get_channel_layer
 from django.conf import settings
+from django.db import connections
 from django.test import override_settings
 
 from rail_tasks.plugins import get_plugin_manager
@@ -16,6 +17,18 @@ from rail_tasks_graphql.events import TaskSnapshot, owner_group, task_group
 from rail_tasks_graphql.subscriptions import _Viewer
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _closing(action: Callable[[], Any]) -> Callable[[], Any]:
+    """Run ``action`` and close the database connections its thread opened."""
+
+    def run() -> Any:
+        try:
+            return action()
+        finally:
+            connections.close_all()
+
+    return run
 
 
 def _listen(group: str, action: Callable[[], Any], wait: float = 1.0) -> tuple[Any, list[dict[str, Any]]]:
@@ -26,7 +39,7 @@ def _listen(group: str, action: Callable[[], Any], wait: float = 1.0) -> tuple[A
         channel = await layer.new_channel()
         await layer.group_add(group, channel)
         try:
-            outcome = await asyncio.to_thread(action)
+            outcome = await asyncio.to_thread(_closing(action))
             got: list[dict[str, Any]] = []
             while True:
                 try:

@@ -25,7 +25,7 @@ from typing import Any
 
 import channels_graphql_ws
 import graphene
-from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
 from django.contrib.auth.models import AnonymousUser
 
 from rail_tasks_graphql.errors import not_found, unauthenticated
@@ -52,7 +52,7 @@ def _scope_user(info: Any) -> Any:
 
 async def _subscribe_task(info: Any, task_id: str) -> list[str]:
     user = _scope_user(info)
-    found = await sync_to_async(visible_task)(user, task_id) if user.is_authenticated else None
+    found = await database_sync_to_async(visible_task)(user, task_id) if user.is_authenticated else None
     if found is None:
         raise not_found()
     info.context.rail_viewer = _Viewer(user)

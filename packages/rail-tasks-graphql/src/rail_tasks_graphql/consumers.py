@@ -36,7 +36,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.contrib.auth.models import AnonymousUser
 from graphql import (
@@ -215,7 +215,7 @@ class GraphQLTransportWSConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
                 return
             await self._pump(op_id, outcome)
             return
-        result = await sync_to_async(schema.execute)(
+        result = await database_sync_to_async(schema.execute)(
             payload["query"],
             context_value=self.context,
             variable_values=variables,

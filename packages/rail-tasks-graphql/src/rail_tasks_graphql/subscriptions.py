@@ -27,7 +27,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import graphene
-from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
 from django.contrib.auth import get_user_model
 
 from rail_tasks_graphql.errors import not_found, unauthenticated
@@ -67,7 +67,7 @@ class _Viewer:
     async def may_see(self, snapshot: TaskSnapshot) -> bool:
         """Whether this event may be shown to the viewer."""
         if time.monotonic() - self._checked >= VIEWER_RECHECK_SECONDS:
-            await sync_to_async(self._reload)()
+            await database_sync_to_async(self._reload)()
             self._checked = time.monotonic()
         if not self.active:
             return False
@@ -111,7 +111,7 @@ async def _subscribe_task(info: Any, task_id: str, wanted: Callable[[TaskSnapsho
     user = _authenticated_user(info)
     if user is None:
         raise not_found()
-    found = await sync_to_async(visible_task)(user, task_id)
+    found = await database_sync_to_async(visible_task)(user, task_id)
     if found is None:
         raise not_found()
     layer = _layer()
@@ -121,7 +121,7 @@ async def _subscribe_task(info: Any, task_id: str, wanted: Callable[[TaskSnapsho
     group = task_group(found.pk)
     await layer.group_add(group, channel)
     # Read the row again after joining, so a change between the check and the join is not lost.
-    current = await sync_to_async(visible_task)(user, found.pk)
+    current = await database_sync_to_async(visible_task)(user, found.pk)
     if current is None:
         await layer.group_discard(group, channel)
         raise not_found()

@@ -10,11 +10,15 @@ REDIS_URL = os.environ.get("RAIL_TASKS_TEST_GRAPHQL_REDIS", "redis://127.0.0.1:6
 
 
 def apply(settings: dict[str, Any]) -> None:
-    """Add graphene-django, Channels (+ daphne) and the example project's app."""
-    apps = list(settings["INSTALLED_APPS"])
-    apps.insert(0, "daphne")
-    apps += ["graphene_django", "channels", "tests.rail_tasks_graphql.example"]
-    settings["INSTALLED_APPS"] = apps
+    """Add the example project's app, its ASGI application, Channels on Redis and the graphene schema.
+
+    A real project also lists ``daphne``, ``graphene_django`` and ``channels`` in
+    ``INSTALLED_APPS`` (docs/graphql.md). The shared test settings leave them out: none of
+    them is needed to serve GraphQL or websockets (the tests start daphne by its command),
+    and ``tests/rail_tasks/test_walls.py`` checks that starting Django with these settings
+    imports no engine library.
+    """
+    settings["INSTALLED_APPS"] = [*settings["INSTALLED_APPS"], "tests.rail_tasks_graphql.example"]
     settings["ASGI_APPLICATION"] = "tests.rail_tasks_graphql.example.asgi.application"
     settings["CHANNEL_LAYERS"] = {
         "default": {

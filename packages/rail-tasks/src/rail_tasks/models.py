@@ -68,13 +68,15 @@ class TaskExecutionQuerySet(models.QuerySet["TaskExecution"]):
         """Cancelled before it finished."""
         return self.filter(status=Status.CANCELLED)
 
-    def claim(self, worker_id: str, lease_seconds: float | None = None) -> int:
+    def claim(self, worker_id: str, lease_seconds: float | None = None, *, now: datetime | None = None) -> int:
         """Bulk :meth:`TaskExecution.claim`: every row of this queryset still ready becomes ``running``.
 
         Returns how many rows were claimed (the database worker claims the
         rows it has just locked this way, one attempt counted on each).
+        ``now`` is written to ``heartbeat_at``, so the caller can read back
+        exactly the rows of this claim.
         """
-        return self.filter(status__in=READY_STATUSES).update(**_claim_values(worker_id, lease_seconds))
+        return self.filter(status__in=READY_STATUSES).update(**_claim_values(worker_id, lease_seconds, now))
 
     def lease_expired(self, now: datetime | None = None) -> Self:
         """Running, but the worker's lease ran out (the worker is presumed lost)."""
@@ -95,9 +97,9 @@ class TaskExecutionQuerySet(models.QuerySet["TaskExecution"]):
         return self.filter(owner_id=user.pk)
 
 
-def _claim_values(worker_id: str, lease_seconds: float | None) -> dict[str, Any]:
+def _claim_values(worker_id: str, lease_seconds: float | None, now: datetime | None = None) -> dict[str, Any]:
     """The columns a claim writes: running, one more attempt, the worker and its lease."""
-    now = timezone.now()
+    now = now or timezone.now()
     return {
         "status": Status.RUNNING,
         "attempts": F("attempts") + 1,
@@ -238,10 +240,18 @@ class TaskExecution(models.Model):
     # -- state transitions (each one conditional UPDATE) ----------------------
 
     def _update(self, condition: Q, **values: Any) -> bool:
-        """Apply ``values`` where ``condition`` still holds; refresh on success."""
+        """Apply ``values`` where ``condition`` still holds; refresh on success.
+
+        Plain values are copied onto the instance; a read-back query is made
+        only when a value is computed by the database (``F()``, ``Coalesce``).
+        """
         updated = type(self).objects.filter(Q(pk=self.pk) & condition).update(**values)
         if updated:
-            self.refresh_from_db()
+            if any(hasattr(value, "resolve_expression") for value in values.values()):
+                self.refresh_from_db()
+            else:
+                for name, value in values.items():
+                    setattr(self, name, value)
         return bool(updated)
 
     def claim(self, worker_id: str, lease_seconds: float | None = None) -> bool:

@@ -17,17 +17,18 @@ import multiprocessing
 import os
 import signal
 import sys
+from collections import deque
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from django.db import close_old_connections, connections
 
 if TYPE_CHECKING:
     from rail_tasks.models import TaskExecution
 
-__all__ = ["ChildProcess", "child_main"]
+__all__ = ["Assignment", "ChildProcess", "child_main"]
 
 logger = logging.getLogger("rail_tasks.worker")
 
@@ -85,16 +86,45 @@ def child_main(conn: Connection, parent_pid: int) -> None:
 
 
 @dataclass(eq=False)
+class Assignment:
+    """One execution handed to a child: the first of a child's assignments is running."""
+
+    execution: TaskExecution
+    timeout: float | None
+    #: Monotonic time the child started it (``None`` while it waits behind another).
+    started: float | None = None
+
+    @property
+    def pk(self) -> str:
+        """The execution id."""
+        return str(self.execution.pk)
+
+    @property
+    def attempt(self) -> int:
+        """The attempt that owns the row."""
+        return self.execution.attempts
+
+    @property
+    def deadline(self) -> float | None:
+        """When a hard timeout ends it (monotonic), if it has a timeout and has started."""
+        if self.timeout is None or self.started is None:
+            return None
+        return self.started + self.timeout
+
+
+@dataclass(eq=False)
 class ChildProcess:
-    """The supervisor's handle on one child: its process, pipe and current work."""
+    """The supervisor's handle on one child: its process, pipe and assignments.
+
+    Very short tasks are pipelined (one waits in the pipe behind the running
+    one) so the child never waits for the supervisor between two tasks.
+    """
 
     process: BaseProcess
     conn: Connection
-    #: ``(execution id, attempt, deadline or None, started monotonic)`` while running one.
-    running: tuple[str, int, float | None, float] | None = None
+    assigned: deque[Assignment] = field(default_factory=deque)
     tasks_started: int = 0
     exiting: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def start(cls, context: multiprocessing.context.BaseContext) -> ChildProcess:
@@ -109,14 +139,36 @@ class ChildProcess:
 
     @property
     def busy(self) -> bool:
-        """Whether the child is running an execution."""
-        return self.running is not None
+        """Whether the child has work (running or waiting in its pipe)."""
+        return bool(self.assigned)
 
-    def run(self, execution: TaskExecution, deadline: float | None, now: float) -> None:
-        """Hand ``execution`` to the child."""
+    @property
+    def running(self) -> Assignment | None:
+        """The assignment the child is running now."""
+        return self.assigned[0] if self.assigned else None
+
+    def run(self, execution: TaskExecution, now: float) -> None:
+        """Hand ``execution`` to the child (it starts once the child is free)."""
         self.conn.send(("run", execution))
-        self.running = (str(execution.pk), execution.attempts, deadline, now)
+        timeout = float(execution.timeout) if execution.timeout else None
+        self.assigned.append(Assignment(execution, timeout, None if self.assigned else now))
         self.tasks_started += 1
+
+    def finished(self, pk: str, now: float) -> Assignment | None:
+        """The child reported ``pk`` done: the next assignment starts now. Returns the finished one."""
+        if not self.assigned or self.assigned[0].pk != pk:
+            return None
+        done = self.assigned.popleft()
+        if self.assigned:
+            self.assigned[0].started = now
+        return done
+
+    def take_waiting(self) -> list[TaskExecution]:
+        """Remove and return the assignments that never started (after the child is ended)."""
+        waiting = [item.execution for item in list(self.assigned)[1:]]
+        while len(self.assigned) > 1:
+            self.assigned.pop()
+        return waiting
 
     def ask_to_exit(self) -> None:
         """Tell an idle child to exit once its pipe is read."""

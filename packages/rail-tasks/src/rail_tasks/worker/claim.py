@@ -5,9 +5,10 @@ locks up to ``limit`` ready rows with ``SELECT ... FOR UPDATE SKIP LOCKED``,
 so concurrent workers never wait for each other, then claims them with the
 model's fenced bulk transition. SQLite has no row locks: the same transaction
 (``BEGIN IMMEDIATE`` with ``"transaction_mode": "IMMEDIATE"``) serialises
-claimers, and the conditional ``UPDATE`` (``WHERE status IN ready``) keeps a
-claim exact even without it: only rows this worker really claimed are
-returned.
+claimers, and the claim is a single conditional ``UPDATE ... WHERE id IN
+(SELECT ... LIMIT n)``, atomic even without it. Either way the rows claimed
+are read back by the claim's own timestamp, so only rows this worker really
+claimed are returned.
 """
 
 from __future__ import annotations
@@ -45,23 +46,27 @@ def claim_batch(
     """
     if limit <= 0:
         return []
-    ready = TaskExecution.objects.using(using).ready(timezone.now()).filter(backend__in=list(backends))
+    now = timezone.now()
+    executions = TaskExecution.objects.using(using)
+    ready = executions.ready(now).filter(backend__in=list(backends))
     if queues:
         ready = ready.filter(queue__in=list(queues))
     ready = ready.order_by("-priority", "created_at")
-    if connections[using].features.has_select_for_update_skip_locked:
+    features = connections[using].features
+    if features.has_select_for_update_skip_locked:
         ready = ready.select_for_update(skip_locked=True)
     with transaction.atomic(using=using):
-        ids = list(ready.values_list("pk", flat=True)[:limit])
-        if not ids:
-            return []
-        claimed = TaskExecution.objects.using(using).filter(pk__in=ids).claim(worker_id, lease_seconds)
+        if features.allow_sliced_subqueries_with_in:
+            # One statement: UPDATE ... WHERE id IN (SELECT ... [FOR UPDATE SKIP LOCKED] LIMIT n).
+            claimed = executions.filter(pk__in=ready.values("pk")[:limit]).claim(worker_id, lease_seconds, now=now)
+        else:
+            ids = list(ready.values_list("pk", flat=True)[:limit])
+            claimed = executions.filter(pk__in=ids).claim(worker_id, lease_seconds, now=now) if ids else 0
         if not claimed:
             return []
-        rows = TaskExecution.objects.using(using).filter(pk__in=ids, status=Status.RUNNING, worker_id=worker_id[:64])
-        found = {row.pk: row for row in rows}
-    # Keep the claim order (priority, then FIFO).
-    return [found[pk] for pk in ids if pk in found]
+        # The rows of this claim carry its timestamp (renewals write later ones).
+        mine = executions.filter(status=Status.RUNNING, worker_id=worker_id[:64], heartbeat_at=now)
+        return list(mine.order_by("-priority", "created_at"))
 
 
 def reap_expired_leases(*, using: str, backends: Sequence[str], limit: int = 100) -> int:

@@ -31,7 +31,7 @@ from django.db import DatabaseError, connections
 
 from rail_tasks.exceptions import TaskTimeout, WorkerLost
 from rail_tasks.runner import fail_execution, finish_cancelled_execution
-from rail_tasks.worker.child import ChildProcess
+from rail_tasks.worker.child import Assignment, ChildProcess
 from rail_tasks.worker.claim import claim_batch, reap_expired_leases
 from rail_tasks.worker.leases import cancel_requested, release, renew_leases
 from rail_tasks.worker.notify import CANCEL_PREFIX, Listener
@@ -49,6 +49,8 @@ _BACKOFF_MIN = 0.5
 _BACKOFF_MAX = 10.0
 #: Prefetch one execution per child while recent tasks are shorter than this (seconds).
 _SHORT_TASK = 0.25
+#: ... and four per child while they are shorter than this.
+_VERY_SHORT_TASK = 0.05
 
 
 class Worker:
@@ -76,7 +78,8 @@ class Worker:
         self.grace_deadline = 0.0
         self.maybe_more = True
         self.empty_claim_since_done = False
-        self.average_duration = 0.0
+        #: Recent task duration (EWMA); starts between "short" and "very short" until measured.
+        self.average_duration = 0.1
         now = time.monotonic()
         self.next_poll = now
         self.next_heartbeat = now + self.options.heartbeat
@@ -179,8 +182,9 @@ class Worker:
             deadlines.append(self.listen_retry_at)
         for child in self.children:
             objects.extend((child.conn, child.process.sentinel))
-            if child.running is not None and child.running[2] is not None:
-                deadlines.append(child.running[2])
+            running = child.running
+            if running is not None and running.deadline is not None:
+                deadlines.append(running.deadline)
         if self._held():
             deadlines.append(self.next_heartbeat)
         if any(child.busy for child in self.children):
@@ -247,8 +251,13 @@ class Worker:
         return child
 
     def _replace(self, child: ChildProcess) -> None:
+        """End ``child`` and start another; what waited in its pipe goes back to the buffer."""
+        waiting = child.take_waiting()
+        child.assigned.clear()
         child.kill()
         self.children.remove(child)
+        now = time.monotonic()
+        self.buffer.extendleft((execution, now) for execution in reversed(waiting))
         if not self.stopping:
             self._spawn()
 
@@ -258,19 +267,17 @@ class Worker:
             self._read_messages(child, now)
             if child.process.is_alive():
                 continue
-            self._read_messages(child, now)
-            if child.running is not None:
-                pk, attempt, _, _ = child.running
-                code = child.process.exitcode
+            running = self._read_messages(child, now)
+            if running is not None:
+                pk, attempt, code = running.pk, running.attempt, child.process.exitcode
                 lost = WorkerLost(f"Worker lost: the process running attempt {attempt} exited (exit code {code})")
                 logger.error("Execution %s: child process %s exited (code %s) mid-task", pk, child.process.pid, code)
                 self._record(f"recording lost {pk}", fail_execution, pk, lost, attempt=attempt)
-                child.running = None
                 self.finished += 1
             self._replace(child)
 
-    def _read_messages(self, child: ChildProcess, now: float) -> tuple[str, int, float | None, float] | None:
-        """Handle the child's reports; return what it is still running."""
+    def _read_messages(self, child: ChildProcess, now: float) -> Assignment | None:
+        """Handle the child's reports; return what it is running now."""
         try:
             while child.conn.poll():
                 message = child.conn.recv()
@@ -281,25 +288,38 @@ class Worker:
 
     def _on_done(self, child: ChildProcess, message: tuple[str, str, str], now: float) -> None:
         _, pk, error = message
-        if child.running is None or child.running[0] != pk:
+        done = child.finished(pk, now)
+        if done is None:
             return
-        _, attempt, _, started = child.running
-        child.running = None
         self.finished += 1
         self.maybe_more = True
         self.empty_claim_since_done = False
-        self.average_duration = 0.8 * self.average_duration + 0.2 * (now - started)
+        if done.started is not None:
+            self.average_duration = 0.8 * self.average_duration + 0.2 * (now - done.started)
         if error:
-            lost = WorkerLost(f"Worker could not record the outcome of attempt {attempt}: {error}")
-            self._record(f"recording failure of {pk}", fail_execution, pk, lost, attempt=attempt)
+            lost = WorkerLost(f"Worker could not record the outcome of attempt {done.attempt}: {error}")
+            self._record(f"recording failure of {pk}", fail_execution, pk, lost, attempt=done.attempt)
         limit = self.options.max_tasks_per_child
-        if limit is not None and child.tasks_started >= limit:
+        if limit is not None and child.tasks_started >= limit and not child.busy:
             child.ask_to_exit()
+
+    def _depth(self) -> int:
+        """Assignments per child: two (one waiting in the pipe) while tasks are very short."""
+        return 2 if self.average_duration < _VERY_SHORT_TASK else 1
+
+    def _room_in_children(self) -> int:
+        depth = self._depth()
+        return sum(max(0, depth - len(child.assigned)) for child in self.children if not child.exiting)
 
     def _capacity(self) -> int:
         """Executions the worker could hand out now (idle children, plus one each when prefetching)."""
-        idle = sum(1 for child in self.children if not child.busy and not child.exiting)
-        prefetch = len(self.children) if self.average_duration < _SHORT_TASK else 0
+        idle = self._room_in_children()
+        if self.average_duration < _VERY_SHORT_TASK:
+            prefetch = len(self.children) * 4  # a few ms of work each: claim in bigger batches
+        elif self.average_duration < _SHORT_TASK:
+            prefetch = len(self.children)
+        else:
+            prefetch = 0
         room = idle + prefetch - len(self.buffer)
         if self.options.max_tasks is not None:
             room = min(room, self.options.max_tasks - self.claimed)
@@ -309,7 +329,9 @@ class Worker:
         """Claim when there is room and work may be waiting; hand claimed rows to idle children."""
         self._dispatch(now)
         room = self._capacity()
-        if room and (self.maybe_more or now >= self.next_poll) and self._db_ready(now):
+        # Top up in batches: claim again only once the buffer is down to one spare per child.
+        low_water = len(self.buffer) <= len(self.children)
+        if room and low_water and (self.maybe_more or now >= self.next_poll) and self._db_ready(now):
             rows: list[TaskExecution] = []
             with self._database("claiming"):
                 rows = claim_batch(
@@ -329,29 +351,34 @@ class Worker:
             self._dispatch(now)
 
     def _dispatch(self, now: float) -> None:
-        for child in self.children:
-            if not self.buffer:
-                return
-            if child.busy or child.exiting:
-                continue
-            execution, _ = self.buffer.popleft()
-            deadline = now + execution.timeout if execution.timeout else None
-            try:
-                child.run(execution, deadline, now)
-            except (BrokenPipeError, OSError):
-                self.buffer.appendleft((execution, now))  # the child died; noticed on the next pass
+        depth = self._depth()
+        limit = self.options.max_tasks_per_child
+        for level in range(depth):  # one each to idle children first, then a second to pipeline
+            for child in self.children:
+                if not self.buffer:
+                    return
+                if child.exiting or len(child.assigned) > level:
+                    continue
+                if limit is not None and child.tasks_started >= limit:
+                    continue
+                execution, claimed_at = self.buffer.popleft()
+                try:
+                    child.run(execution, now)
+                except (BrokenPipeError, OSError):
+                    self.buffer.appendleft((execution, claimed_at))  # the child died; noticed on the next pass
 
     def _enforce_timeouts(self, now: float) -> None:
         for child in list(self.children):
-            if child.running is None or child.running[2] is None or now < child.running[2]:
+            running = child.running
+            if running is None or running.deadline is None or now < running.deadline:
                 continue
             running = self._read_messages(child, now)
-            if running is None:
+            if running is None or running.deadline is None or now < running.deadline:
                 continue
-            pk, attempt, _, started = running
-            error = TaskTimeout(f"Task ran longer than its timeout ({now - started:.1f}s); its process was ended")
+            pk, attempt = running.pk, running.attempt
+            elapsed = now - (running.started or now)
+            error = TaskTimeout(f"Task ran longer than its timeout ({elapsed:.1f}s); its process was ended")
             logger.warning("Execution %s attempt %d timed out; ending its process", pk, attempt)
-            child.running = None
             self.finished += 1
             self._replace(child)
             self._record(f"recording timeout of {pk}", fail_execution, pk, error, attempt=attempt)
@@ -368,7 +395,7 @@ class Worker:
     # -- leases, cancels, lost workers ------------------------------------------
 
     def _held(self) -> list[tuple[str, int]]:
-        held = [(child.running[0], child.running[1]) for child in self.children if child.running is not None]
+        held = [(item.pk, item.attempt) for child in self.children for item in child.assigned]
         held.extend((str(execution.pk), execution.attempts) for execution, _ in self.buffer)
         return held
 
@@ -387,25 +414,28 @@ class Worker:
             self._drop(pk, now)
 
     def _drop(self, pk: str, now: float) -> bool:
-        """Stop holding ``pk``: end the child running it or forget it in the buffer. ``True`` if held."""
+        """Stop holding ``pk``: end the child it was handed to, or forget it in the buffer. ``True`` if held."""
         for child in list(self.children):
-            if child.running is not None and child.running[0] == pk:
+            if any(item.pk == pk for item in child.assigned):
                 self._read_messages(child, now)
-                if child.running is not None and child.running[0] == pk:
-                    child.running = None
-                    self._replace(child)
-                    return True
-                return False
-        for item in list(self.buffer):
-            if str(item[0].pk) == pk:
-                self.buffer.remove(item)
+                if not any(item.pk == pk for item in child.assigned):
+                    return False  # it finished meanwhile
+                child.assigned = type(child.assigned)(item for item in child.assigned if item.pk != pk)
+                if child.assigned:
+                    child.assigned[0].started = child.assigned[0].started or now
+                self._replace(child)
+                return True
+        for entry in list(self.buffer):
+            if str(entry[0].pk) == pk:
+                self.buffer.remove(entry)
                 return True
         return False
 
     def _attempt_of(self, pk: str) -> int | None:
         for child in self.children:
-            if child.running is not None and child.running[0] == pk:
-                return child.running[1]
+            for item in child.assigned:
+                if item.pk == pk:
+                    return item.attempt
         for execution, _ in self.buffer:
             if str(execution.pk) == pk:
                 return execution.attempts
@@ -482,12 +512,12 @@ class Worker:
     def _hard_stop(self) -> None:
         for child in list(self.children):
             self._read_messages(child, time.monotonic())
-            if child.running is not None:
-                pk, attempt, _, _ = child.running
-                child.running = None
+            if child.busy:
                 child.kill()
-                self._log(f"rail-tasks worker {self.options.worker_id}: handing execution {pk} back to the queue")
-                self._record(f"releasing {pk}", release, pk, attempt)
+            while child.assigned:
+                item = child.assigned.popleft()
+                self._log(f"rail-tasks worker {self.options.worker_id}: handing execution {item.pk} back to the queue")
+                self._record(f"releasing {item.pk}", release, item.pk, item.attempt)
         while self.buffer:
             execution, _ = self.buffer.popleft()
             pk, attempt = str(execution.pk), execution.attempts

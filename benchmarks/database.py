@@ -1,0 +1,370 @@
+"""rail-tasks ``database`` backend vs django-tasks-db, side by side, on PostgreSQL and SQLite.
+
+Run from the repository root (django-tasks-db and psycopg installed)::
+
+    python benchmarks/database.py                 # both databases
+    python benchmarks/database.py --db postgres --drain 2000 --pickup 200 --claim-rows 1000000
+
+Measures, for each queue with the same no-op task body and 2 worker processes
+(rail: one worker with ``--concurrency 2``; django-tasks-db: two ``db_worker``):
+
+* enqueue throughput and p50/p99 latency (sequential ``Task.enqueue()`` calls);
+* drain throughput: N ready no-op tasks, first start to last finish (from the rows);
+* pickup latency p50/p99: enqueue -> start with idle workers, sequential tasks;
+* the claim transaction's time with F finished + W waiting rows (rolled back).
+
+Each database runs in a child interpreter (``--inner``) with ``benchmarks.settings``;
+the parent prints one table. Results vary with the machine's load: run it on a quiet one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _env(db: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env["DJANGO_SETTINGS_MODULE"] = "benchmarks.settings"
+    env["BENCH_DB"] = db
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH", "")]))
+    return env
+
+
+def _percentile(values: list[float], pct: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    index = min(len(ordered) - 1, max(0, round(pct / 100 * (len(ordered) - 1))))
+    return ordered[index]
+
+
+# -- inside one database -------------------------------------------------------------
+
+
+class Bench:
+    """Measurements against the database named by the settings (run after ``django.setup()``)."""
+
+    def __init__(self, db: str, options: argparse.Namespace) -> None:
+        self.db = db
+        self.options = options
+        self.env = _env(db)
+
+    def reset(self) -> None:
+        from django_tasks_db.models import DBTaskResult
+
+        from rail_tasks.models import TaskExecution
+
+        TaskExecution.objects.all().delete()
+        DBTaskResult.objects.all().delete()
+        from django.db import connection
+
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("VACUUM ANALYZE rail_tasks_taskexecution")
+                cursor.execute("VACUUM ANALYZE django_tasks_database_dbtaskresult")
+
+    def start_workers(self, system: str, *, interval: float | None = None) -> list[subprocess.Popen[bytes]]:
+        base = [sys.executable, "-m", "django"]
+        if system == "rail":
+            command = [*base, "rail_tasks_worker", "--concurrency", "2"]
+            if interval is not None:
+                command += ["--poll-interval", str(interval)]
+            commands = [command]
+        else:
+            command = [*base, "db_worker", "--backend", "dtdb", "--queue-name", "*", "--no-startup-delay"]
+            command += ["--interval", str(interval if interval is not None else 1)]
+            commands = [command, command]
+        processes = [
+            subprocess.Popen(c, env=self.env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            for c in commands
+        ]
+        time.sleep(2.5)  # Django start-up and first poll
+        return processes
+
+    @staticmethod
+    def stop_workers(processes: list[subprocess.Popen[bytes]]) -> None:
+        for process in processes:
+            process.send_signal(signal.SIGTERM)
+        for process in processes:
+            try:
+                process.wait(20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+    def task(self, system: str) -> Any:
+        from benchmarks.benchapp import tasks
+
+        return tasks.rail_noop if system == "rail" else tasks.dtdb_noop
+
+    def finished_count(self, system: str) -> int:
+        from django_tasks_db.models import DBTaskResult
+
+        from rail_tasks.models import TaskExecution
+
+        if system == "rail":
+            return TaskExecution.objects.filter(status="completed").count()
+        return DBTaskResult.objects.filter(status="SUCCESSFUL").count()
+
+    def span(self, system: str) -> float:
+        from django.db.models import Max, Min
+        from django_tasks_db.models import DBTaskResult
+
+        from rail_tasks.models import TaskExecution
+
+        if system == "rail":
+            agg = TaskExecution.objects.aggregate(a=Min("started_at"), b=Max("completed_at"))
+        else:
+            agg = DBTaskResult.objects.aggregate(a=Min("started_at"), b=Max("finished_at"))
+        return float((agg["b"] - agg["a"]).total_seconds())
+
+    def pickups(self, system: str) -> list[float]:
+        from django_tasks_db.models import DBTaskResult
+
+        from rail_tasks.models import TaskExecution
+
+        if system == "rail":
+            rows = TaskExecution.objects.values_list("created_at", "started_at")
+        else:
+            rows = DBTaskResult.objects.values_list("enqueued_at", "started_at")
+        return [(started - created).total_seconds() * 1000 for created, started in rows if started]
+
+    def enqueue_and_drain(self, system: str) -> dict[str, float]:
+        count = self.options.drain
+        self.reset()
+        task = self.task(system)
+        latencies = []
+        started = time.perf_counter()
+        for _ in range(count):
+            t0 = time.perf_counter()
+            task.enqueue()
+            latencies.append((time.perf_counter() - t0) * 1000)
+        elapsed = time.perf_counter() - started
+        processes = self.start_workers(system, interval=0.1)
+        deadline = time.monotonic() + 300
+        while self.finished_count(system) < count and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self.stop_workers(processes)
+        done = self.finished_count(system)
+        return {
+            "enqueue_per_s": count / elapsed,
+            "enqueue_p50_ms": _percentile(latencies, 50),
+            "enqueue_p99_ms": _percentile(latencies, 99),
+            "drain_per_s": done / self.span(system) if done == count else float("nan"),
+        }
+
+    def pickup(self, system: str, interval: float | None) -> dict[str, float]:
+        count = self.options.pickup
+        self.reset()
+        task = self.task(system)
+        processes = self.start_workers(system, interval=interval)
+        try:
+            for index in range(count):
+                task.enqueue()
+                deadline = time.monotonic() + 30
+                while self.finished_count(system) <= index and time.monotonic() < deadline:
+                    time.sleep(0.001)
+        finally:
+            self.stop_workers(processes)
+        samples = self.pickups(system)
+        return {"pickup_p50_ms": _percentile(samples, 50), "pickup_p99_ms": _percentile(samples, 99)}
+
+    def fill(self, finished: int, waiting: int) -> None:
+        """Insert ``finished`` finished and ``waiting`` ready rows into both queues' tables."""
+        from django.db import connection
+
+        self.reset()
+        pg = connection.vendor == "postgresql"
+        series = (
+            "generate_series(1, %s) AS g(i)"
+            if pg
+            else "(WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < %s) SELECT i FROM s)"
+        )
+        uuid = "gen_random_uuid()" if pg else "lower(hex(randomblob(16)))"
+        now = "now()" if pg else "strftime('%%Y-%%m-%%d %%H:%%M:%%f', 'now')"
+        empty_json = "'{}'::jsonb" if pg else "'{}'"
+        empty_list = "'[]'::jsonb" if pg else "'[]'"
+        with connection.cursor() as cursor:
+            for status, rows in (("completed", finished), ("pending", waiting)):
+                if not rows:
+                    continue
+                cursor.execute(
+                    "INSERT INTO rail_tasks_taskexecution (id, name, task_path, backend, queue, priority, status,"
+                    " progress, progress_message, args, kwargs, metadata, error, exception_class, traceback, attempts,"
+                    " max_retries, retry_delay, retry_backoff, track_progress, created_at, completed_at, worker_id,"
+                    f" cancel_requested) SELECT {uuid}, 'rail_noop', 'benchmarks.benchapp.tasks.rail_noop', 'default',"
+                    f" 'default', 0, '{status}', 0, '', {empty_list}, {empty_json}, {empty_json}, '', '', '', 0, 0, 0,"
+                    f" false, false, {now}, {now if status == 'completed' else 'NULL'}, '', false FROM {series}",
+                    [rows],
+                )
+                dt_status = "SUCCESSFUL" if status == "completed" else "READY"
+                cursor.execute(
+                    "INSERT INTO django_tasks_database_dbtaskresult (id, status, enqueued_at, finished_at, args_kwargs,"
+                    " priority, task_path, queue_name, backend_name, return_value, exception_class_path, traceback,"
+                    f" worker_ids, run_after) SELECT {uuid}, '{dt_status}', {now},"
+                    f" {now if status == 'completed' else 'NULL'},"
+                    f" '{{\"args\": [], \"kwargs\": {{}}}}', 0, 'benchmarks.benchapp.tasks.dtdb_noop', 'default',"
+                    f" 'dtdb', 'null', '', '', {empty_list}, '9999-01-01 00:00:00' FROM {series}",
+                    [rows],
+                )
+            if pg:
+                cursor.execute("ANALYZE rail_tasks_taskexecution")
+                cursor.execute("ANALYZE django_tasks_database_dbtaskresult")
+
+    def claim_time(self, system: str, rounds: int = 200) -> float:
+        """Median ms of one claim transaction (lock + claim up to 2 rows), rolled back each time."""
+        from django.db import transaction
+        from django_tasks_db.models import DBTaskResult
+        from django_tasks_db.utils import exclusive_transaction
+
+        from rail_tasks.worker.claim import claim_batch
+
+        samples = []
+        for _ in range(rounds):
+            t0 = time.perf_counter()
+            if system == "rail":
+                with transaction.atomic():
+                    claim_batch(
+                        using="default",
+                        backends=["default"],
+                        queues=[],
+                        limit=2,
+                        worker_id="bench",
+                        lease_seconds=60,
+                    )
+                    transaction.set_rollback(True)
+            else:
+                with exclusive_transaction("default"):
+                    row = DBTaskResult.objects.ready().filter(backend_name="dtdb").get_locked()
+                    if row is not None:
+                        row.claim("bench")
+                    transaction.set_rollback(True)
+            samples.append((time.perf_counter() - t0) * 1000)
+        return statistics.median(samples)
+
+
+def inner(db: str, options: argparse.Namespace) -> dict[str, Any]:
+    """Run every measurement on one database; returns the numbers."""
+    import django
+
+    django.setup()
+    bench = Bench(db, options)
+    results: dict[str, Any] = {}
+    for system in ("rail", "dtdb"):
+        print(f"[{db}] {system}: enqueue + drain {options.drain}", file=sys.stderr, flush=True)
+        results[system] = bench.enqueue_and_drain(system)
+        print(f"[{db}] {system}: pickup x{options.pickup}", file=sys.stderr, flush=True)
+        results[system].update(bench.pickup(system, None if system == "rail" else 0.1))
+    if options.pickup_dtdb_default:
+        print(f"[{db}] dtdb: pickup at its default 1 s interval", file=sys.stderr, flush=True)
+        saved = options.pickup
+        options.pickup = min(saved, 40)
+        results["dtdb"]["pickup_default_p50_ms"] = bench.pickup("dtdb", 1.0)["pickup_p50_ms"]
+        options.pickup = saved
+    for finished, waiting in ((0, 1000), (options.claim_rows, options.claim_rows // 10)):
+        if finished == 0 and waiting == 0:
+            continue
+        print(f"[{db}] claim time with {finished} finished + {waiting} waiting", file=sys.stderr, flush=True)
+        bench.fill(finished, waiting)
+        for system in ("rail", "dtdb"):
+            results[system][f"claim_ms_{finished}"] = bench.claim_time(system)
+    bench.reset()
+    return results
+
+
+# -- the parent: databases, migrations, the table ------------------------------------
+
+
+def prepare(db: str) -> None:
+    """Create (PostgreSQL) or remove (SQLite) the benchmark database, then migrate it."""
+    if db == "postgres":
+        import psycopg
+
+        name = os.environ.get("BENCH_PG_NAME", "rail_tasks_bench")
+        with psycopg.connect("host=127.0.0.1 user=postgres dbname=postgres", autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+            conn.execute(f'CREATE DATABASE "{name}"')
+    else:
+        Path(os.environ.get("BENCH_SQLITE_PATH", "/tmp/rail-tasks-bench.sqlite3")).unlink(missing_ok=True)
+    subprocess.run([sys.executable, "-m", "django", "migrate", "-v", "0"], env=_env(db), cwd=ROOT, check=True)
+
+
+ROWS = [
+    ("enqueue (tasks/s)", "enqueue_per_s", "{:.0f}"),
+    ("enqueue p50 (ms)", "enqueue_p50_ms", "{:.2f}"),
+    ("enqueue p99 (ms)", "enqueue_p99_ms", "{:.2f}"),
+    ("drain {drain} no-op (tasks/s)", "drain_per_s", "{:.0f}"),
+    ("pickup p50 (ms)", "pickup_p50_ms", "{:.1f}"),
+    ("pickup p99 (ms)", "pickup_p99_ms", "{:.1f}"),
+    ("pickup p50, dtdb 1 s poll (ms)", "pickup_default_p50_ms", "{:.0f}"),
+    ("claim, 0 + 1k waiting (ms)", "claim_ms_0", "{:.2f}"),
+    ("claim, {rows} + {waiting} waiting (ms)", "claim_ms_big", "{:.2f}"),
+]
+
+
+def table(all_results: dict[str, dict[str, Any]], options: argparse.Namespace) -> str:
+    """A Markdown table: one row per measure, rail and django-tasks-db columns per database."""
+    dbs = list(all_results)
+    header = "| measure | " + " | ".join(f"rail {db} | django-tasks-db {db}" for db in dbs) + " |"
+    lines = [header, "|" + "---|" * (1 + 2 * len(dbs))]
+    for label, key, fmt in ROWS:
+        cells = []
+        for db in dbs:
+            for system in ("rail", "dtdb"):
+                values = all_results[db][system]
+                value = values.get(f"claim_ms_{options.claim_rows}") if key == "claim_ms_big" else values.get(key)
+                cells.append(fmt.format(value) if isinstance(value, int | float) else "-")
+        title = label.format(
+            drain=options.drain, rows=f"{options.claim_rows:,}", waiting=f"{options.claim_rows // 10:,}"
+        )
+        lines.append(f"| {title} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    """Parse options; run each database in a child interpreter; print the table."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--db", choices=["postgres", "sqlite", "both"], default="both")
+    parser.add_argument("--drain", type=int, default=2000, help="no-op tasks enqueued then drained")
+    parser.add_argument("--pickup", type=int, default=200, help="sequential tasks for pickup latency")
+    parser.add_argument("--claim-rows", type=int, default=1_000_000, help="finished rows (waiting = a tenth)")
+    parser.add_argument("--pickup-dtdb-default", action="store_true", help="also time dtdb at its 1 s default poll")
+    parser.add_argument("--inner", default="", help=argparse.SUPPRESS)
+    parser.add_argument("--json", action="store_true", help="print the raw numbers as JSON too")
+    options = parser.parse_args()
+    if options.inner:
+        print(json.dumps(inner(options.inner, options)))
+        return
+    dbs = ["postgres", "sqlite"] if options.db == "both" else [options.db]
+    results = {}
+    for db in dbs:
+        prepare(db)
+        argv = [a for a in sys.argv[1:] if not a.startswith("--db")]
+        argv = [a for a in argv if a not in {"postgres", "sqlite", "both"}]
+        out = subprocess.run(
+            [sys.executable, __file__, "--inner", db, *argv], env=_env(db), cwd=ROOT, check=False, capture_output=True
+        )
+        sys.stderr.write(out.stderr.decode())
+        if out.returncode:
+            raise SystemExit(f"benchmark on {db} failed")
+        results[db] = json.loads(out.stdout.decode().strip().splitlines()[-1])
+    print()
+    print(f"2 worker processes each; {os.cpu_count()} CPUs; persistent connections (CONN_MAX_AGE=None).")
+    print(table(results, options))
+    if options.json:
+        print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -150,3 +151,28 @@ def _snapshot_dict(**overrides: Any) -> dict[str, Any]:
     }
     data.update(overrides)
     return data
+
+
+def test_an_unreachable_layer_pauses_publishing_instead_of_slowing_tasks(gql, users, settings) -> None:
+    from channels.layers import channel_layers
+
+    from rail_tasks_graphql import events
+
+    settings.CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            # Nothing listens on port 1: every connection attempt is refused at once.
+            "CONFIG": {"hosts": [{"address": "redis://127.0.0.1:1/3", "socket_timeout": None}]},
+        }
+    }
+    channel_layers.backends.clear()
+    try:
+        started = time.monotonic()
+        out = gql('mutation { generateReport(datasetId: "down") { status } }', user=users["alice"])
+        elapsed = time.monotonic() - started
+        assert out["data"]["generateReport"]["status"] == "completed"  # the task is not affected
+        assert events._sender.paused_until > time.monotonic()
+        assert elapsed < events.SEND_TIMEOUT_SECONDS
+    finally:
+        events._sender.paused_until = 0.0
+        channel_layers.backends.clear()

@@ -257,3 +257,34 @@ def test_queries_and_mutations_over_the_websocket(server: LiveServer, users: dic
     assert out["cancelled"]["cancelTask"]["status"] == "cancelled"
     assert out["query"]["task"]["status"] == "cancelled"
     assert TaskExecution.objects.get(pk=out["query"]["task"]["id"]).owner == users["bob"]
+
+
+def test_event_latency_worker_to_websocket(server: LiveServer, users: dict[str, Any]) -> None:
+    """Measure: progress sent in the worker -> Redis -> daphne -> websocket client (printed with -s)."""
+    cookie = session_cookie(users["alice"])
+    steps = 50
+    created = server.post("mutation($n: Int) { stampedProgress(steps: $n) { taskId } }", {"n": steps}, cookie)
+    task_id = created["data"]["stampedProgress"]["taskId"]
+    latencies: list[float] = []
+
+    async def scenario() -> None:
+        async with server.session(cookie) as session:
+
+            async def collect() -> None:
+                document = "subscription($id: ID!) { taskProgress(taskId: $id) { status progressMessage } }"
+                async for item in session.subscribe(request(document, {"id": task_id})):
+                    update = item["taskProgress"]
+                    if update["status"] == "running":
+                        latencies.append(time.time() - float(update["progressMessage"]))
+
+            watcher = asyncio.create_task(collect())
+            await wait_for_members(f"tasks.task.{task_id}")
+            await asyncio.to_thread(_run_worker)
+            await asyncio.wait_for(watcher, timeout=30)
+
+    asyncio.run(scenario())
+    assert len(latencies) == steps  # every progress update arrived, none dropped or merged
+    ordered = sorted(latencies)
+    p50, p95 = ordered[len(ordered) // 2], ordered[int(len(ordered) * 0.95)]
+    print(f"\nevent latency worker->websocket over {steps} updates: p50 {p50 * 1000:.1f} ms, p95 {p95 * 1000:.1f} ms")
+    assert p95 < 2.0

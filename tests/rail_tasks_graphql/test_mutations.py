@@ -166,3 +166,18 @@ def test_decorator_refuses_nested_functions_and_bad_hints() -> None:
 
     with pytest.raises(TypeError, match="cannot derive"):
         arguments_for(takes_object)
+
+
+def test_async_task_mutation(gql, users) -> None:
+    out = gql(
+        'mutation { asyncWhoami(note: "n") { taskId task { status result progress progressMessage } } }',
+        user=users["bob"],
+    )
+    assert "errors" not in out, out
+    task = out["data"]["asyncWhoami"]["task"]
+    assert task == {
+        "status": "completed",
+        "result": {"username": "bob", "note": "n"},
+        "progress": 100,
+        "progressMessage": "halfway (async)",
+    }

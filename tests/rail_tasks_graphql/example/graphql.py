@@ -6,6 +6,7 @@ import time
 from typing import Any
 
 import graphene
+from asgiref.sync import sync_to_async
 
 from rail_tasks_graphql import task_mutation
 
@@ -96,6 +97,13 @@ def whoami(root, info) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     }
 
 
+@task_mutation
+async def async_whoami(root, info, note: str = "") -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    """An ``async def`` task mutation: the same ``info``; database calls go through ``sync_to_async``."""
+    await sync_to_async(info.context.task.update_progress)(50, "halfway (async)")
+    return {"username": info.context.user.get_username(), "note": note}
+
+
 @task_mutation(max_retries=0)
 def always_fails(root, info, message: str) -> None:  # type: ignore[no-untyped-def]
     raise ValueError(message)
@@ -109,11 +117,21 @@ def slow_steps(root, info, steps: int = 4, delay: float = 0.05) -> int:  # type:
     return steps
 
 
+@task_mutation(track_progress=True)
+def stamped_progress(root, info, steps: int = 20) -> int:  # type: ignore[no-untyped-def]
+    """Report ``steps`` progress updates whose message is the wall-clock time they were sent (latency probes)."""
+    for step in range(1, steps + 1):
+        info.context.task.update_progress(int(step / steps * 100), f"{time.time():.6f}")
+    return steps
+
+
 class TaskMutations(graphene.ObjectType):
     generate_report = generate_report
     process_order = process_order
     flaky_external_call = flaky_external_call
     bulk_import = bulk_import
     whoami = whoami
+    async_whoami = async_whoami
     always_fails = always_fails
     slow_steps = slow_steps
+    stamped_progress = stamped_progress

@@ -19,6 +19,7 @@ import logging
 import os
 import re
 import threading
+import time
 from collections.abc import Coroutine
 from dataclasses import asdict, dataclass, fields
 from datetime import datetime
@@ -142,22 +143,17 @@ async def send_event(layer: Any, snapshot: TaskSnapshot) -> None:
     groups = [task_group(snapshot.id)]
     if snapshot.owner_id is not None:
         groups.append(owner_group(snapshot.owner_id))
-    for group in groups:
-        if not _GROUP_NAME.match(group):
-            logger.error("Cannot publish task events: invalid channel-layer group name %r", group)
-            return
-        await layer.group_send(group, message)
+    invalid = [group for group in groups if not _GROUP_NAME.match(group)]
+    if invalid:
+        logger.error("Cannot publish task events: invalid channel-layer group name %r", invalid[0])
+        return
+    # Both groups at once (one event's order across groups does not matter); events stay in order
+    # because publish() waits for this coroutine before the task goes on.
+    await asyncio.gather(*(layer.group_send(group, message) for group in groups))
     if graphql_setting("channels_graphql_ws"):
         from rail_tasks_graphql.cgws import broadcast
 
         await broadcast(snapshot)
-
-
-def _in_event_loop() -> asyncio.AbstractEventLoop | None:
-    try:
-        return asyncio.get_running_loop()
-    except RuntimeError:
-        return None
 
 
 class _SenderLoop:
@@ -171,6 +167,7 @@ class _SenderLoop:
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._pid = 0
+        self.paused_until = 0.0
 
     def loop(self) -> asyncio.AbstractEventLoop:
         with self._lock:
@@ -182,22 +179,42 @@ class _SenderLoop:
             return self._loop
 
     def run(self, coroutine: Coroutine[Any, Any, None]) -> None:
-        """Run ``coroutine`` on the sender loop and wait for it."""
+        """Run ``coroutine`` on the sender loop and wait for it.
+
+        When the layer fails (Redis down), publishing pauses for :data:`PAUSE_AFTER_FAILURE_SECONDS`
+        so that tasks are not slowed down by one timeout per progress update; logged once per pause.
+        """
+        if time.monotonic() < self.paused_until:
+            coroutine.close()
+            return
         future = asyncio.run_coroutine_threadsafe(coroutine, self.loop())
-        future.result(timeout=SEND_TIMEOUT_SECONDS)
+        try:
+            future.result(timeout=SEND_TIMEOUT_SECONDS)
+        except Exception as exc:
+            future.cancel()
+            self.paused_until = time.monotonic() + PAUSE_AFTER_FAILURE_SECONDS
+            logger.warning(
+                "Task events could not reach the channel layer (%s: %s); not publishing for %ss",
+                type(exc).__name__,
+                exc,
+                PAUSE_AFTER_FAILURE_SECONDS,
+            )
 
 
-#: How long one event may take to reach the channel layer before it is given up (logged by the core).
-SEND_TIMEOUT_SECONDS = 10.0
+#: How long one event may take to reach the channel layer before it is given up.
+SEND_TIMEOUT_SECONDS = 5.0
+#: After a failed send, events are dropped (not sent) for this many seconds.
+PAUSE_AFTER_FAILURE_SECONDS = 30.0
 _sender = _SenderLoop()
-_background: set[asyncio.Task[None]] = set()
 
 
 def publish(execution: Any, event: str) -> None:
     """Send an execution's change to subscription listeners (``emit_subscriptions`` permitting).
 
-    Blocks until the layer accepted the message, so events leave in the order they
-    happened; inside a running event loop the send is scheduled on that loop instead.
+    Blocks until the layer accepted the message (about a millisecond on a local Redis), so
+    events leave in the order they happened and none is lost when a worker process exits
+    right after its task. The send runs on this module's own event loop thread, also when
+    called from inside another event loop (an ``async def`` task).
     """
     if not task_settings.emit_subscriptions:
         return
@@ -205,11 +222,4 @@ def publish(execution: Any, event: str) -> None:
     if layer is None:
         logger.debug("No channel layer configured (CHANNEL_LAYERS); task events are not published")
         return
-    snapshot = TaskSnapshot.from_execution(execution, event)
-    loop = _in_event_loop()
-    if loop is None:
-        _sender.run(send_event(layer, snapshot))
-    else:
-        scheduled = loop.create_task(send_event(layer, snapshot))
-        _background.add(scheduled)
-        scheduled.add_done_callback(_background.discard)
+    _sender.run(send_event(layer, TaskSnapshot.from_execution(execution, event)))

@@ -288,3 +288,23 @@ def test_event_latency_worker_to_websocket(server: LiveServer, users: dict[str, 
     p50, p95 = ordered[len(ordered) // 2], ordered[int(len(ordered) * 0.95)]
     print(f"\nevent latency worker->websocket over {steps} updates: p50 {p50 * 1000:.1f} ms, p95 {p95 * 1000:.1f} ms")
     assert p95 < 2.0
+
+
+def test_a_late_subscriber_gets_the_current_state_first(server: LiveServer, users: dict[str, Any]) -> None:
+    cookie = session_cookie(users["alice"])
+    task_id = server.post(SEED_001_MUTATION, {"datasetId": "late"}, cookie)["data"]["generateReport"]["taskId"]
+    # As if the worker had claimed it and reported 50% before the client subscribed.
+    row = TaskExecution.objects.get(pk=task_id)
+    assert row.claim("elsewhere:1")
+    assert row.set_progress(row.attempts, 50, "Processing...")
+    seen: list[dict[str, Any]] = []
+
+    async def scenario() -> None:
+        async with server.session(cookie) as session:
+            document = "subscription($id: ID!) { taskUpdated(taskId: $id) { event status progress progressMessage } }"
+            async for update in session.subscribe(request(document, {"id": task_id})):
+                seen.append(update["taskUpdated"])
+                break
+
+    asyncio.run(asyncio.wait_for(scenario(), timeout=20))
+    assert seen == [{"event": "current", "status": "running", "progress": 50, "progressMessage": "Processing..."}]

@@ -16,8 +16,11 @@ Access is checked when subscribing (someone else's task or a missing id: the sam
 ``NOT_FOUND`` error; anonymous viewers get nothing) and again for every event: the
 event's owner must still be the viewer, or the viewer staff, and the viewer must still
 be an active user (re-read from the database at most once per
-:data:`VIEWER_RECHECK_SECONDS`). Subscribing to a task that already finished yields
-its final state once and ends.
+:data:`VIEWER_RECHECK_SECONDS`).
+
+What a subscriber sees first: a task that already finished yields its final state once and
+ends; a task that already started yields its current state (``event: "current"``) and then
+its changes; a pending task yields its changes only.
 """
 
 from __future__ import annotations
@@ -94,11 +97,14 @@ async def _stream(
     try:
         if initial is not None:
             yield initial
-            return
+            if initial.is_finished:
+                return
         while True:
             snapshot = TaskSnapshot.from_message(await layer.receive(channel))
             if not wanted(snapshot) or not await viewer.may_see(snapshot):
                 continue
+            if initial is not None and _same_state(snapshot, initial):
+                continue  # the change the initial state already showed, queued while we joined
             yield snapshot
             if ends and snapshot.is_finished:
                 return
@@ -125,8 +131,26 @@ async def _subscribe_task(info: Any, task_id: str, wanted: Callable[[TaskSnapsho
     if current is None:
         await layer.group_discard(group, channel)
         raise not_found()
-    initial = TaskSnapshot.from_execution(current, str(current.status)) if current.is_finished else None
+    initial = _initial_state(current)
     return _stream(layer, channel, [group], _Viewer(user), wanted=wanted, ends=True, initial=initial)
+
+
+def _initial_state(current: Any) -> TaskSnapshot | None:
+    """What a new subscriber sees first: a finished task's end, a started task's current state."""
+    if current.is_finished:
+        return TaskSnapshot.from_execution(current, str(current.status))
+    if current.attempts > 0:  # running or retrying: the subscriber may have missed earlier updates
+        return TaskSnapshot.from_execution(current, "current")
+    return None  # pending and never started: every change is still to come
+
+
+def _same_state(a: TaskSnapshot, b: TaskSnapshot) -> bool:
+    return (a.status, a.progress, a.progress_message, a.attempts) == (
+        b.status,
+        b.progress,
+        b.progress_message,
+        b.attempts,
+    )
 
 
 def _every(snapshot: TaskSnapshot) -> bool:

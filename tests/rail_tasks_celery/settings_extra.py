@@ -20,6 +20,8 @@ def run_id() -> str:
 
 
 def _options(app: str) -> dict[str, Any]:
+    if os.environ.get("RAIL_BENCH"):  # benchmarks/celery.py: the backend's production defaults
+        return {"celery_app": f"tests.rail_tasks_celery.celery_app.{app}", "queue_prefix": f"rt-{run_id()}-"}
     return {
         "celery_app": f"tests.rail_tasks_celery.celery_app.{app}",
         "queue_prefix": f"rt-{run_id()}-",
@@ -45,5 +47,10 @@ def apply(settings: dict[str, Any]) -> None:
     settings["CELERY_TASK_SERIALIZER"] = "json"
     settings["CELERY_ACCEPT_CONTENT"] = ["json"]
     settings["CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP"] = True
+    if os.environ.get("RAIL_BENCH"):  # workers keep their database connection, as deployments do
+        settings["DATABASES"]["default"]["CONN_MAX_AGE"] = None
+    results = os.environ.get("RAIL_TASKS_TEST_CELERY_RESULT_BACKEND")
+    if results:  # benchmarks compare with plain Celery storing its results
+        settings["CELERY_RESULT_BACKEND"] = results
     # Short, so the hop logic for long delays is exercised by a test.
     settings["CELERY_BROKER_TRANSPORT_OPTIONS"] = {"visibility_timeout": 20}

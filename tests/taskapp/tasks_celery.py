@@ -6,6 +6,8 @@ import contextlib
 import os
 import time
 
+from celery import shared_task
+
 import rail_tasks
 
 from .models import Ledger
@@ -60,3 +62,28 @@ def whoami() -> int:
     """The pid of the process that ran it."""
     _start()
     return os.getpid()
+
+
+# -- benchmarks/celery.py: one function, run as a rail task and as plain Celery tasks ---------------
+
+
+def bench_body(key: str) -> None:
+    """The benchmarked no-op: count the run (and stamp its start when ``key`` ends with ``:stamp``)."""
+    from tests.rail_tasks_celery.bench_redis import client
+
+    if key.endswith(":stamp"):
+        client().rpush(key, repr(time.time()))
+    else:
+        client().incr(key)
+
+
+@rail_tasks.task(max_retries=0)
+def bench_noop(key: str) -> None:
+    """``bench_body`` as a rail task."""
+    bench_body(key)
+
+
+@shared_task(name="rail_bench.plain_noop")
+def plain_noop(key: str) -> None:
+    """``bench_body`` as a plain Celery task."""
+    bench_body(key)

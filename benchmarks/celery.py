@@ -1,0 +1,204 @@
+"""rail-tasks on Celery vs the same function as a plain Celery task, side by side.
+
+Run from the repository root (PostgreSQL on 127.0.0.1:5432 and Redis on 127.0.0.1:6379)::
+
+    python -m benchmarks.celery            # 2,000 no-op tasks, worker concurrency 2
+
+Three variants share one prefork worker (concurrency 2) and one Redis (DB 2):
+``rail`` (tracked in ``TaskExecution``, no Celery result), ``plain`` (result
+backend off) and ``plain+results`` (results stored in Redis). For each:
+
+* enqueue: 2,000 calls while no worker consumes the queue (per-call p50/p99, calls/s);
+* drain: the worker starts consuming those 2,000; time until the last one ran;
+* pickup: 200 single tasks on an idle worker, from the enqueue call's return to
+  the function's first line (p50/p99).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
+    sys.path.pop(0)  # run as a script: keep this file from shadowing the celery package
+sys.path.insert(0, str(REPO))
+
+RUN = uuid.uuid4().hex[:8]
+REDIS = "redis://127.0.0.1:6379/2"
+ENV = {
+    "DJANGO_SETTINGS_MODULE": "tests.settings",
+    "RAIL_TASKS_TEST_DB": "postgres",
+    "RAIL_TASKS_TEST_PG_NAME": os.environ.get("RAIL_BENCH_PG_NAME", "bench_rail_celery"),
+    "RAIL_TASKS_TEST_CELERY_REDIS": REDIS,
+    "RAIL_TASKS_TEST_CELERY_RESULT_BACKEND": REDIS,
+    "RAIL_TASKS_TEST_CELERY_RUN": RUN,
+    "RAIL_BENCH_REDIS": REDIS,
+    "RAIL_BENCH": "1",
+}
+
+
+def _setup_django() -> None:
+    os.environ.update(ENV)
+    import psycopg
+
+    with psycopg.connect("host=127.0.0.1 user=postgres dbname=postgres", autocommit=True) as conn:
+        exists = conn.execute(
+            "SELECT 1 FROM pg_database WHERE datname = %s", [ENV["RAIL_TASKS_TEST_PG_NAME"]]
+        ).fetchone()
+        if not exists:
+            conn.execute(f'CREATE DATABASE "{ENV["RAIL_TASKS_TEST_PG_NAME"]}"')
+    import django
+    from django.core.management import call_command
+
+    django.setup()
+    call_command("migrate", verbosity=0)
+
+
+def _percentile(values: list[float], pct: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1)))]
+
+
+class Worker:
+    """The prefork worker, consuming only an idle queue until told otherwise."""
+
+    def __init__(self, concurrency: int, prefetch: int) -> None:
+        env = {**os.environ, **ENV, "PYTHONPATH": str(REPO), "CELERY_WORKER_PREFETCH_MULTIPLIER": str(prefetch)}
+        command = [
+            sys.executable, "-m", "celery", "-A", "tests.rail_tasks_celery.celery_app:app", "worker",
+            "-P", "prefork", "-c", str(concurrency), "-Q", f"bench-{RUN}-idle", "-n", f"bench-{RUN}@%h",
+            "--prefetch-multiplier", str(prefetch), "--include", "tests.taskapp.tasks_celery",
+            "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "WARNING",
+        ]  # fmt: skip
+        self.log = Path(f"/tmp/bench-celery-{RUN}.log")
+        with self.log.open("wb") as out:
+            self.process = subprocess.Popen(command, env=env, cwd=REPO, stdout=out, stderr=subprocess.STDOUT)
+
+    def wait_ready(self, app: object) -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if app.control.ping(timeout=0.5):  # type: ignore[attr-defined]
+                return
+        raise RuntimeError(self.log.read_text())
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(10)
+
+
+def measure(
+    name: str, queue: str, count: int, send: Callable[[str], None], app: object, redis: object
+) -> dict[str, float]:
+    """Enqueue ``count`` into ``queue`` (not consumed yet), drain it, then measure pickup on an idle worker."""
+    from django.db import close_old_connections
+
+    key = f"bench:{RUN}:{name}"
+    latencies = []
+    print(f"{name}: enqueue {count}", flush=True)
+    began = time.perf_counter()
+    for _ in range(count):
+        start = time.perf_counter()
+        send(key)
+        latencies.append(time.perf_counter() - start)
+    enqueue_seconds = time.perf_counter() - began
+    close_old_connections()
+
+    started = time.perf_counter()
+    app.control.add_consumer(queue, reply=True, destination=[f"bench-{RUN}@{os.uname().nodename}"])  # type: ignore[attr-defined]
+    deadline = time.monotonic() + 600
+    while int(redis.get(key) or 0) < count:  # type: ignore[attr-defined]
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{name}: only {redis.get(key)} of {count} ran")  # type: ignore[attr-defined]
+        time.sleep(0.002)
+    drain_seconds = time.perf_counter() - started
+
+    print(f"{name}: drained in {drain_seconds:.2f}s; pickup samples", flush=True)
+    pickups = []
+    stamp = f"{key}:stamp"
+    for _ in range(200):
+        send(stamp)
+        sent = time.time()
+        popped = redis.blpop([stamp], timeout=30)  # type: ignore[attr-defined]
+        if popped is None:
+            raise RuntimeError(f"{name}: a pickup sample never ran")
+        _, value = popped
+        pickups.append(float(value) - sent)
+    return {
+        "enqueue_per_s": count / enqueue_seconds,
+        "enqueue_p50_ms": _percentile(latencies, 50) * 1000,
+        "enqueue_p99_ms": _percentile(latencies, 99) * 1000,
+        "drain_per_s": count / drain_seconds,
+        "pickup_p50_ms": _percentile(pickups, 50) * 1000,
+        "pickup_p99_ms": _percentile(pickups, 99) * 1000,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--count", type=int, default=2000)
+    parser.add_argument("--concurrency", type=int, default=2)
+    parser.add_argument("--prefetch", type=int, default=1, help="worker prefetch multiplier (rail recommends 1)")
+    args = parser.parse_args()
+    _setup_django()
+
+    from rail_tasks import TaskExecution
+    from tests.rail_tasks_celery.bench_redis import client
+    from tests.rail_tasks_celery.celery_app import app
+    from tests.taskapp.tasks_celery import bench_noop, plain_noop
+
+    redis = client()
+    TaskExecution.objects.all().delete()
+    rail = bench_noop.using(backend="celery")
+    rail = rail.using(queue_name="rail")  # the backend sends it to Celery queue rt-<run>-rail
+
+    def rail_send(key: str) -> None:
+        rail.enqueue(key)
+
+    plain = app.tasks[plain_noop.name]  # this app's copy (another app may be current here)
+
+    def plain_send(key: str) -> None:
+        plain.apply_async((key,), queue=f"bench-{RUN}-plain", ignore_result=True)
+
+    def results_send(key: str) -> None:
+        plain.apply_async((key,), queue=f"bench-{RUN}-plain_results", ignore_result=False)
+
+    worker = Worker(args.concurrency, args.prefetch)
+    rows = {}
+    try:
+        worker.wait_ready(app)
+        rows["rail-tasks on Celery"] = measure("rail", f"rt-{RUN}-rail", args.count, rail_send, app, redis)
+        rows["plain Celery, results off"] = measure("plain", f"bench-{RUN}-plain", args.count, plain_send, app, redis)
+        rows["plain Celery, results on (Redis)"] = measure(
+            "plain_results", f"bench-{RUN}-plain_results", args.count, results_send, app, redis
+        )
+    finally:
+        worker.stop()
+    tracked = TaskExecution.objects.filter(status="completed").count()
+    print(f"\n{args.count} no-op tasks, prefork concurrency {args.concurrency}, prefetch {args.prefetch}, Redis broker")
+    columns = ("enqueue/s", "enq p50 ms", "enq p99 ms", "drain/s", "pickup p50", "pickup p99")
+    header = f"{'variant':34} " + " ".join(f"{c:>10}" for c in columns)
+    print(header)
+    print("-" * len(header))
+    for name, r in rows.items():
+        print(
+            f"{name:34} {r['enqueue_per_s']:10.0f} {r['enqueue_p50_ms']:10.2f} {r['enqueue_p99_ms']:10.2f} "
+            f"{r['drain_per_s']:10.0f} {r['pickup_p50_ms']:10.2f} {r['pickup_p99_ms']:10.2f}"
+        )
+    base = rows["plain Celery, results on (Redis)"]["drain_per_s"]
+    print(f"\nrail drain / plain-with-results drain: {rows['rail-tasks on Celery']['drain_per_s'] / base:.2f}x")
+    print(f"executions tracked as completed in TaskExecution: {tracked}")
+
+
+if __name__ == "__main__":
+    main()

@@ -254,6 +254,44 @@ class Bench:
         return statistics.median(samples)
 
 
+def memory(db: str, options: argparse.Namespace) -> dict[str, float]:
+    """RSS of one worker (concurrency 1) over ``options.memory`` no-op tasks, after a warm-up."""
+    import django
+    import psutil
+
+    django.setup()
+    from rail_tasks.models import TaskExecution
+
+    bench = Bench(db, options)
+    bench.fill(0, options.memory)
+    command = [sys.executable, "-m", "django", "rail_tasks_worker", "--concurrency", "1", "--burst"]
+    process = subprocess.Popen(command, env=bench.env, cwd=ROOT, stdout=subprocess.DEVNULL)
+    supervisor = psutil.Process(process.pid)
+    warm: dict[int, int] = {}
+    last: dict[int, int] = {}
+    warm_up = min(1000, options.memory // 10)
+    while process.poll() is None:
+        time.sleep(0.5)
+        try:
+            done = TaskExecution.objects.filter(status="completed").count()
+            procs = [supervisor, *supervisor.children()]
+            sample = {p.pid: p.memory_info().rss for p in procs}
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+        if done >= warm_up and not warm:
+            warm = dict(sample)
+        if warm:
+            last = {pid: rss for pid, rss in sample.items() if pid in warm}
+    growth = {pid: (last.get(pid, rss) - rss) / 2**20 for pid, rss in warm.items()}
+    child_growth = [mb for pid, mb in growth.items() if pid != process.pid]
+    return {
+        "tasks": float(TaskExecution.objects.filter(status="completed").count()),
+        "supervisor_growth_mb": growth.get(process.pid, float("nan")),
+        "child_growth_mb": child_growth[0] if child_growth else float("nan"),
+        "child_rss_mb": (max(last.values()) if last else 0) / 2**20,
+    }
+
+
 def inner(db: str, options: argparse.Namespace) -> dict[str, Any]:
     """Run every measurement on one database; returns the numbers."""
     import django
@@ -340,11 +378,12 @@ def main() -> None:
     parser.add_argument("--pickup", type=int, default=200, help="sequential tasks for pickup latency")
     parser.add_argument("--claim-rows", type=int, default=1_000_000, help="finished rows (waiting = a tenth)")
     parser.add_argument("--pickup-dtdb-default", action="store_true", help="also time dtdb at its 1 s default poll")
+    parser.add_argument("--memory", type=int, default=0, help="only measure worker RSS over this many tasks")
     parser.add_argument("--inner", default="", help=argparse.SUPPRESS)
     parser.add_argument("--json", action="store_true", help="print the raw numbers as JSON too")
     options = parser.parse_args()
     if options.inner:
-        print(json.dumps(inner(options.inner, options)))
+        print(json.dumps(memory(options.inner, options) if options.memory else inner(options.inner, options)))
         return
     dbs = ["postgres", "sqlite"] if options.db == "both" else [options.db]
     results = {}
@@ -359,6 +398,14 @@ def main() -> None:
         if out.returncode:
             raise SystemExit(f"benchmark on {db} failed")
         results[db] = json.loads(out.stdout.decode().strip().splitlines()[-1])
+    if options.memory:
+        for db, numbers in results.items():
+            print(
+                f"{db}: {numbers['tasks']:.0f} tasks; RSS growth after warm-up: child "
+                f"{numbers['child_growth_mb']:+.1f} MB (RSS {numbers['child_rss_mb']:.0f} MB), "
+                f"supervisor {numbers['supervisor_growth_mb']:+.1f} MB"
+            )
+        return
     print()
     print(f"2 worker processes each; {os.cpu_count()} CPUs; persistent connections (CONN_MAX_AGE=None).")
     print(table(results, options))

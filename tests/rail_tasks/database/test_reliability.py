@@ -29,8 +29,12 @@ def _queue_rows(count: int) -> list[Any]:
 
 def test_three_workers_start_every_task_exactly_once(start_worker: Any) -> None:
     ids = _queue_rows(2000)
-    workers = [start_worker("--concurrency", "1") for _ in range(3)]
-    wait_until(lambda: TaskExecution.objects.filter(status=Status.COMPLETED).count() == 2000, timeout=240)
+    # Leases long enough that a supervisor waiting for SQLite's write lock never loses one.
+    workers = [
+        start_worker("--concurrency", "1", "--lease-seconds", "30", "--heartbeat-seconds", "2") for _ in range(3)
+    ]
+    wait_until(lambda: not TaskExecution.objects.filter(status__in=["pending", "running"]).exists(), timeout=300)
+    assert TaskExecution.objects.filter(status=Status.COMPLETED).count() == 2000
     starts = Counter(Ledger.objects.filter(event="start").values_list("execution_id", flat=True))
     assert len(starts) == 2000
     assert set(starts.values()) == {1}

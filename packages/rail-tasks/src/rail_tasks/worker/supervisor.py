@@ -315,7 +315,7 @@ class Worker:
         """Executions the worker could hand out now (idle children, plus one each when prefetching)."""
         idle = self._room_in_children()
         if self.average_duration < _VERY_SHORT_TASK:
-            prefetch = len(self.children) * 4  # a few ms of work each: claim in bigger batches
+            prefetch = len(self.children) * 8  # a few ms of work each: claim in bigger batches
         elif self.average_duration < _SHORT_TASK:
             prefetch = len(self.children)
         else:
@@ -329,8 +329,9 @@ class Worker:
         """Claim when there is room and work may be waiting; hand claimed rows to idle children."""
         self._dispatch(now)
         room = self._capacity()
-        # Top up in batches: claim again only once the buffer is down to one spare per child.
-        low_water = len(self.buffer) <= len(self.children)
+        # Top up in batches: claim again once the buffer is down to a couple of spares per child
+        # (enough to keep children busy while the claim runs).
+        low_water = len(self.buffer) <= 2 * len(self.children)
         if room and low_water and (self.maybe_more or now >= self.next_poll) and self._db_ready(now):
             rows: list[TaskExecution] = []
             with self._database("claiming"):

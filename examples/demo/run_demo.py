@@ -41,7 +41,7 @@ def setup_django() -> None:
 
 def start_worker(concurrency: int, log_path: Path) -> subprocess.Popen[bytes]:
     log = log_path.open("wb")
-    return subprocess.Popen(  # noqa: S603 - our own interpreter and script
+    return subprocess.Popen(
         [sys.executable, "manage.py", "rail_tasks_worker", "--concurrency", str(concurrency)],
         cwd=HERE,
         stdout=log,
@@ -54,12 +54,12 @@ def main() -> int:
     args = parse_args()
     setup_django()
 
+    from reports.tasks import generate_report
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
     from rich.table import Table
 
     from rail_tasks import Status, TaskExecution
-    from reports.tasks import generate_report
 
     console = Console()
     log_path = HERE / "worker.log"

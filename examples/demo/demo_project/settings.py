@@ -4,7 +4,7 @@ import os
 from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-SECRET_KEY = "demo-only-not-secret"  # noqa: S105
+SECRET_KEY = "demo-only-not-secret"
 DEBUG = True
 ALLOWED_HOSTS = ["*"]
 USE_TZ = True

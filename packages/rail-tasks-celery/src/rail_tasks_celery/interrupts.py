@@ -50,8 +50,10 @@ def _on_soft_time_limit(signum: int, frame: FrameType | None) -> None:
         if callable(_previous_soft):
             _previous_soft(signum, frame)  # a plain Celery task: Celery's SoftTimeLimitExceeded
         return
-    if not current.in_user_code or current.timeout is None:
+    if not current.in_user_code:
         return  # inside rail-tasks' own bookkeeping: the hard time limit is the backstop
+    if current.timeout is None:  # a limit from the Celery app's own settings (task_soft_time_limit)
+        raise TaskTimeout("Task ran past the Celery soft time limit")
     if current.elapsed + _TIMEOUT_SLACK < current.timeout:
         return  # meant for an earlier task of this process
     raise TaskTimeout(f"Task ran past its timeout of {current.timeout:g}s (Celery soft time limit)")

@@ -154,3 +154,17 @@ def test_delay_longer_than_visibility_timeout_hops(celery_worker_factory: StartW
     assert row.started_at >= run_after
     assert row.attempts == 1
     assert Ledger.objects.filter(execution_id=result.id, event="start").count() == 1
+
+
+def test_cancel_during_progress_writes_never_hangs(celery_worker_factory: StartWorker) -> None:
+    """Cancels landing while the task writes progress (database calls) end ``cancelled`` every time."""
+    from tests.taskapp.tasks import wait_for_cancel
+
+    celery_worker_factory(concurrency=1)
+    task = wait_for_cancel.using(backend="celery")
+    for _ in range(6):
+        result = task.enqueue(60)
+        _started(result.id)
+        cancel_execution(result.id)
+        row = wait_for_status(result.id, [Status.CANCELLED], timeout=15)
+        assert row.exception_class == "rail_tasks.exceptions.TaskCancelled"

@@ -70,9 +70,12 @@ def active_deliveries() -> list[Delivery]:
 
 
 def main_thread_delivery() -> Delivery | None:
-    """The delivery running in the main thread (where signal handlers run), if any."""
-    with _lock:
-        return _deliveries.get(threading.main_thread().ident or 0)
+    """The delivery running in the main thread (where signal handlers run), if any.
+
+    Takes no lock, so signal handlers may call it: a single ``dict.get`` is
+    atomic, and a handler interrupting a holder of the lock would deadlock.
+    """
+    return _deliveries.get(threading.main_thread().ident or 0)
 
 
 @contextmanager

@@ -38,6 +38,9 @@ CANCEL_SIGNAL = "SIGUSR2"
 #: Seconds of slack when checking that a soft time limit belongs to the running attempt.
 _TIMEOUT_SLACK = 0.5
 
+#: Code in these modules is never interrupted by a cancel (a connection must not be left mid-query).
+_DATABASE_MODULES = ("django.db", "psycopg", "psycopg2", "sqlite3", "MySQLdb", "oracledb")
+
 _installed_pid: int | None = None
 _previous_soft: Any = None
 
@@ -59,13 +62,26 @@ def _on_soft_time_limit(signum: int, frame: FrameType | None) -> None:
     raise TaskTimeout(f"Task ran past its timeout of {current.timeout:g}s (Celery soft time limit)")
 
 
+def _in_database_call(frame: FrameType | None) -> bool:
+    """Whether the interrupted code is inside a database driver or Django's database layer."""
+    while frame is not None:
+        module = str(frame.f_globals.get("__name__", ""))
+        if module.startswith(_DATABASE_MODULES):
+            return True
+        frame = frame.f_back
+    return False
+
+
 def _on_cancel(signum: int, frame: FrameType | None) -> None:
+    # Lock-free on purpose: the signal may interrupt any code, including a lock holder.
     current = main_thread_delivery()
     if current is None or not current.in_user_code:
         return
-    if current.cancel_confirmed:
+    if current.cancel_confirmed and not _in_database_call(frame):
         raise TaskCancelled("Task was cancelled")
-    heartbeat.poke()  # checks cancel_requested in the database, then signals again
+    # Not confirmed yet, or raising now would leave a database connection mid-query:
+    # the heartbeat thread checks the row and signals again shortly.
+    heartbeat.poke()
 
 
 def install() -> None:

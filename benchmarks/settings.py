@@ -30,4 +30,3 @@ else:
     _db["NAME"] = os.environ.get("BENCH_SQLITE_PATH", "/tmp/rail-tasks-bench.sqlite3")
 # Workers keep their connection between tasks (both queues run under the same setting).
 _db["CONN_MAX_AGE"] = None if os.environ.get("BENCH_PERSISTENT", "1") == "1" else 0
-

@@ -9,6 +9,7 @@ stops a running one there. The engine's worker calls
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from abc import abstractmethod
@@ -164,7 +165,9 @@ class RailBackend(BaseTaskBackend):
             # Field checks only: the check constraints (priority range) were validated with the task,
             # and a fresh UUID needs no uniqueness query; both would cost a query per enqueue.
             execution.full_clean(
-                exclude=["owner", "args", "kwargs", "metadata", "result"], validate_unique=False, validate_constraints=False
+                exclude=["owner", "args", "kwargs", "metadata", "result"],
+                validate_unique=False,
+                validate_constraints=False,
             )
         except ValidationError as exc:
             raise InvalidTask(f"Task {task.module_path!r} cannot be enqueued: {exc}") from exc
@@ -174,10 +177,9 @@ class RailBackend(BaseTaskBackend):
         task_enqueued.send(sender=type(self), task_result=task_result)
         self.submit_on_commit(execution, run_after=task.run_after)
         if self.runs_inline:
-            try:
+            # With track_in_database=False the finished row is already gone; the result stays as enqueued.
+            with contextlib.suppress(TaskResultDoesNotExist):
                 task_result.refresh()
-            except TaskResultDoesNotExist:
-                pass  # track_in_database=False removed the finished row; the result stays as enqueued
         return task_result
 
     def submit_on_commit(self, execution: TaskExecution, *, run_after: datetime | None = None) -> None:

@@ -20,6 +20,14 @@ from tests.rail_tasks_celery.settings_extra import run_id
 READY_TIMEOUT = 60.0
 
 
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[pytest.TestReport]:
+    """Keep each phase's report on the test item, so fixtures can show worker logs of failed tests."""
+    report: pytest.TestReport = yield
+    setattr(item, f"rep_{report.when}", report)
+    return report
+
+
 class CeleryWorker:
     """One ``celery -A tests.rail_tasks_celery.celery_app:<app> worker`` subprocess."""
 

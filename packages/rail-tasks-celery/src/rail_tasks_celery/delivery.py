@@ -38,6 +38,13 @@ class Delivery:
     started: float = 0.0
     in_user_code: bool = False
     cancel_confirmed: bool = False
+    #: The soft time limit arrived during a database call: raise at the next interrupt.
+    timeout_pending: bool = False
+
+    @property
+    def interrupt_pending(self) -> bool:
+        """Whether the function must be interrupted (cancel confirmed, or a deferred time limit)."""
+        return self.in_user_code and (self.cancel_confirmed or self.timeout_pending)
 
     @property
     def elapsed(self) -> float:

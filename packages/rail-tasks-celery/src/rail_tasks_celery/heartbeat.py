@@ -63,7 +63,7 @@ def poke() -> None:
 
 def _loop(read_end: int) -> None:
     while True:
-        confirmed = [d for d in active_deliveries() if d.cancel_confirmed and d.in_user_code]
+        confirmed = [d for d in active_deliveries() if d.interrupt_pending]
         ready, _, _ = select.select([read_end], [], [], RESIGNAL_SECONDS if confirmed else _interval)
         if ready:
             with contextlib.suppress(OSError):
@@ -85,8 +85,8 @@ def _beat(current: Delivery) -> None:
     if execution is None or attempt is None:
         return
     in_main = current.thread_id == threading.main_thread().ident
-    if current.cancel_confirmed:
-        if current.in_user_code and in_main:
+    if current.timeout_pending or current.cancel_confirmed:
+        if current.interrupt_pending and in_main:
             interrupt_main_thread()  # until the function has stopped
         return
     if not execution.renew_lease(attempt, current.lease_seconds):

@@ -55,11 +55,19 @@ def _on_soft_time_limit(signum: int, frame: FrameType | None) -> None:
         return
     if not current.in_user_code:
         return  # inside rail-tasks' own bookkeeping: the hard time limit is the backstop
-    if current.timeout is None:  # a limit from the Celery app's own settings (task_soft_time_limit)
-        raise TaskTimeout("Task ran past the Celery soft time limit")
-    if current.elapsed + _TIMEOUT_SLACK < current.timeout:
+    if current.timeout is not None and current.elapsed + _TIMEOUT_SLACK < current.timeout:
         return  # meant for an earlier task of this process
-    raise TaskTimeout(f"Task ran past its timeout of {current.timeout:g}s (Celery soft time limit)")
+    if _in_database_call(frame):
+        current.timeout_pending = True  # raised at the next interrupt, outside the database call
+        heartbeat.poke()
+        return
+    raise _timeout(current.timeout)
+
+
+def _timeout(timeout: float | None) -> TaskTimeout:
+    if timeout is None:  # a limit from the Celery app's own settings (task_soft_time_limit)
+        return TaskTimeout("Task ran past the Celery soft time limit")
+    return TaskTimeout(f"Task ran past its timeout of {timeout:g}s (Celery soft time limit)")
 
 
 def _in_database_call(frame: FrameType | None) -> bool:
@@ -77,7 +85,9 @@ def _on_cancel(signum: int, frame: FrameType | None) -> None:
     current = main_thread_delivery()
     if current is None or not current.in_user_code:
         return
-    if current.cancel_confirmed and not _in_database_call(frame):
+    if (current.cancel_confirmed or current.timeout_pending) and not _in_database_call(frame):
+        if current.timeout_pending:
+            raise _timeout(current.timeout)
         raise TaskCancelled("Task was cancelled")
     # Not confirmed yet, or raising now would leave a database connection mid-query:
     # the heartbeat thread checks the row and signals again shortly.

@@ -67,7 +67,14 @@ def claim_batch(
             ready = ready.select_for_update(skip_locked=True)
         ready_ids = ready.values("pk")[:limit]
     with transaction.atomic(using=using):
-        if connection.features.allow_sliced_subqueries_with_in:
+        if connection.vendor == "sqlite":
+            # Under the write lock (BEGIN IMMEDIATE): pick the ids on the ready index, then claim them
+            # by primary key (an "IN (subquery)" UPDATE would walk every waiting row there).
+            with connection.cursor() as cursor:
+                cursor.execute(ready_ids.sql, ready_ids.params)
+                ids = [row[0] for row in cursor.fetchall()]
+            claimed = executions.filter(pk__in=ids).claim(worker_id, lease_seconds, now=now) if ids else 0
+        elif connection.features.allow_sliced_subqueries_with_in:
             # One statement: UPDATE ... WHERE id IN (SELECT ... [FOR UPDATE SKIP LOCKED] LIMIT n).
             claimed = executions.filter(pk__in=ready_ids).claim(worker_id, lease_seconds, now=now)
         else:

@@ -51,6 +51,9 @@ _BACKOFF_MAX = 10.0
 _SHORT_TASK = 0.25
 #: ... and four per child while they are shorter than this.
 _VERY_SHORT_TASK = 0.05
+#: Without NOTIFY (SQLite), poll every _FAST_POLL seconds for _FAST_POLL_WINDOW seconds after activity.
+_FAST_POLL = 0.01
+_FAST_POLL_WINDOW = 2.0
 
 
 class Worker:
@@ -78,6 +81,7 @@ class Worker:
         self.grace_deadline = 0.0
         self.maybe_more = True
         self.empty_claim_since_done = False
+        self.last_activity = 0.0
         #: Recent task duration (EWMA); starts between "short" and "very short" until measured.
         self.average_duration = 0.1
         now = time.monotonic()
@@ -146,8 +150,8 @@ class Worker:
             return False
         self._collect(now)
         self._flush_outbox()
+        self._enforce_timeouts(now)
         if not self.stopping:
-            self._enforce_timeouts(now)
             self._release_stale_buffer(now)
         self._heartbeat(now)
         self._check_cancels(now)
@@ -294,6 +298,7 @@ class Worker:
         self.finished += 1
         self.maybe_more = True
         self.empty_claim_since_done = False
+        self.last_activity = now
         if done.started is not None:
             self.average_duration = 0.8 * self.average_duration + 0.2 * (now - done.started)
         if error:
@@ -343,13 +348,21 @@ class Worker:
                     worker_id=self.options.worker_id,
                     lease_seconds=self.options.lease,
                 )
-            self.next_poll = now + self.options.poll
+            self.next_poll = now + self._poll_interval(now, found=bool(rows))
             self.claimed += len(rows)
             self.maybe_more = len(rows) == room
             if not rows:
                 self.empty_claim_since_done = True
             self.buffer.extend((row, now) for row in rows)
             self._dispatch(now)
+
+    def _poll_interval(self, now: float, *, found: bool) -> float:
+        """The idle poll interval; without NOTIFY, poll fast for a moment after activity (bursts come in a row)."""
+        if found:
+            self.last_activity = now
+        if self.listener.supported or now - self.last_activity > _FAST_POLL_WINDOW:
+            return self.options.poll
+        return min(self.options.poll, _FAST_POLL)
 
     def _dispatch(self, now: float) -> None:
         depth = self._depth()

@@ -180,6 +180,8 @@ class Worker:
     def _wait(self, now: float) -> None:
         objects: list[Any] = [self.signals]
         deadlines = [now + self.options.poll]
+        if not self.stopping and self._capacity() > 0:
+            deadlines.append(self.next_poll)
         if self.listener.connected:
             objects.append(self.listener)
         elif self.listener.supported:

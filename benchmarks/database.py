@@ -277,17 +277,23 @@ def memory(db: str, options: argparse.Namespace) -> dict[str, float]:
             sample = {p.pid: p.memory_info().rss for p in procs}
         except (psutil.NoSuchProcess, psutil.AccessDenied):
             continue
+        if len(sample) < 2 or not all(sample.values()):
+            continue  # starting or exiting
         if done >= warm_up and not warm:
             warm = dict(sample)
         if warm:
             last = {pid: rss for pid, rss in sample.items() if pid in warm}
+        if done >= options.memory:
+            break  # the last full sample, before the burst worker exits
+    process.wait(60)
+    print(f"warm-up RSS {warm}, final RSS {last}", file=sys.stderr)
     growth = {pid: (last.get(pid, rss) - rss) / 2**20 for pid, rss in warm.items()}
     child_growth = [mb for pid, mb in growth.items() if pid != process.pid]
     return {
         "tasks": float(TaskExecution.objects.filter(status="completed").count()),
         "supervisor_growth_mb": growth.get(process.pid, float("nan")),
         "child_growth_mb": child_growth[0] if child_growth else float("nan"),
-        "child_rss_mb": (max(last.values()) if last else 0) / 2**20,
+        "child_rss_mb": max((rss for pid, rss in last.items() if pid != process.pid), default=0) / 2**20,
     }
 
 

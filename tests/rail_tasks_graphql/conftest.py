@@ -35,3 +35,12 @@ def gql() -> Callable[..., dict[str, Any]]:
         return dict(client.execute(query, context_value=request, variable_values=variables, **kwargs))
 
     return run
+
+
+@pytest.fixture(autouse=True)
+def _publishing_not_paused() -> None:
+    """Start every test with event publishing on: an earlier test in this process (the Celery
+    suite's Redis restart) may have paused it after a failed send."""
+    from rail_tasks_graphql import events
+
+    events._sender.paused_until = 0.0

@@ -41,7 +41,8 @@ def kill_own_process() -> None:
     os.kill(os.getpid(), signal.SIGKILL)
 
 
-@rail_tasks.task(timeout=0.5, max_retries=1, retry_delay=0)
+# 2 s: long enough for a child on a loaded machine to record its start before the kill.
+@rail_tasks.task(timeout=2, max_retries=1, retry_delay=0)
 def hangs(seconds: float) -> str:
     """Sleeps past its timeout without ever reporting progress (only a hard timeout stops it)."""
     _ledger("start")

@@ -20,7 +20,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import asdict, dataclass, fields
 from datetime import datetime
 from typing import Any
@@ -178,27 +178,32 @@ class _SenderLoop:
                 self._loop, self._pid = loop, os.getpid()
             return self._loop
 
-    def run(self, coroutine: Coroutine[Any, Any, None]) -> None:
-        """Run ``coroutine`` on the sender loop and wait for it.
+    def run(self, send: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        """Run the coroutine ``send()`` makes on the sender loop and wait for it.
 
-        When the layer fails (Redis down), publishing pauses for :data:`PAUSE_AFTER_FAILURE_SECONDS`
-        so that tasks are not slowed down by one timeout per progress update; logged once per pause.
+        A failed send is tried once more at once: after a Redis restart the first use of a
+        pooled connection fails, the second opens a new one. When that fails too (Redis
+        down), publishing pauses for :data:`PAUSE_AFTER_FAILURE_SECONDS` so that tasks are
+        not slowed down by one timeout per progress update; logged once per pause.
         """
         if time.monotonic() < self.paused_until:
-            coroutine.close()
             return
-        future = asyncio.run_coroutine_threadsafe(coroutine, self.loop())
-        try:
-            future.result(timeout=SEND_TIMEOUT_SECONDS)
-        except Exception as exc:
-            future.cancel()
-            self.paused_until = time.monotonic() + PAUSE_AFTER_FAILURE_SECONDS
-            logger.warning(
-                "Task events could not reach the channel layer (%s: %s); not publishing for %ss",
-                type(exc).__name__,
-                exc,
-                PAUSE_AFTER_FAILURE_SECONDS,
-            )
+        for attempt in (1, 2):
+            future = asyncio.run_coroutine_threadsafe(send(), self.loop())
+            try:
+                future.result(timeout=SEND_TIMEOUT_SECONDS)
+                return
+            except Exception as exc:
+                future.cancel()
+                if attempt == 1 and not isinstance(exc, TimeoutError):
+                    continue
+                self.paused_until = time.monotonic() + PAUSE_AFTER_FAILURE_SECONDS
+                logger.warning(
+                    "Task events could not reach the channel layer (%s: %s); not publishing for %ss",
+                    type(exc).__name__,
+                    exc,
+                    PAUSE_AFTER_FAILURE_SECONDS,
+                )
 
 
 #: How long one event may take to reach the channel layer before it is given up.
@@ -222,4 +227,5 @@ def publish(execution: Any, event: str) -> None:
     if layer is None:
         logger.debug("No channel layer configured (CHANNEL_LAYERS); task events are not published")
         return
-    _sender.run(send_event(layer, TaskSnapshot.from_execution(execution, event)))
+    snapshot = TaskSnapshot.from_execution(execution, event)
+    _sender.run(lambda: send_event(layer, snapshot))

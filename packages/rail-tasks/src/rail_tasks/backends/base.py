@@ -23,7 +23,6 @@ from django.tasks.backends.base import BaseTaskBackend
 from django.tasks.base import TaskError
 from django.tasks.exceptions import InvalidTask, TaskResultDoesNotExist
 from django.tasks.signals import task_enqueued
-from django.utils import timezone
 from django.utils.json import normalize_json
 from django.utils.module_loading import import_string
 
@@ -235,14 +234,6 @@ class RailBackend(BaseTaskBackend):
         )
         object.__setattr__(result, "_return_value", execution.result)
         return result
-
-    def check(self, **kwargs: Any) -> list[Any]:
-        """System checks of this backend (none by default)."""
-        return []
-
-    def now(self) -> datetime:
-        """The current time (a seam for engines that need their own clock)."""
-        return timezone.now()
 
 
 def _find_unserialisable(value: Any, path: str = "") -> str:

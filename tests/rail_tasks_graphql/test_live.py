@@ -25,34 +25,10 @@ from tests.rail_tasks_graphql.live import (
     session_cookie,
     wait_for_members,
 )
+from tests.rail_tasks_graphql.seed_documents import SEED_001_MUTATION, SEED_001_QUERY
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
-SEED_001_MUTATION = """
-mutation GenerateReport($datasetId: String!) {
-  generateReport(datasetId: $datasetId) {
-    taskId
-    status
-  }
-}
-"""
-
-SEED_001_QUERY = """
-query TaskStatus($taskId: ID!) {
-  task(id: $taskId) {
-    id
-    name
-    status
-    progress
-    progressMessage
-    result
-    error
-    createdAt
-    startedAt
-    completedAt
-  }
-}
-"""
 
 SEED_001_SUBSCRIPTION = """
 subscription TaskProgress($taskId: ID!) {

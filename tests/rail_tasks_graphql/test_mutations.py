@@ -9,17 +9,9 @@ from rail_tasks import Status, TaskExecution
 from rail_tasks.runner import load_task
 from tests.rail_tasks_graphql.example import graphql as example
 from tests.rail_tasks_graphql.example.schema import schema
+from tests.rail_tasks_graphql.seed_documents import SEED_001_MUTATION
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-SEED_001_MUTATION = """
-mutation GenerateReport($datasetId: String!) {
-  generateReport(datasetId: $datasetId) {
-    taskId
-    status
-  }
-}
-"""
 
 
 def test_seed_001_mutation_returns_task_id_and_status(gql, users) -> None:

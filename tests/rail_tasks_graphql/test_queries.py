@@ -9,25 +9,10 @@ from django.test import override_settings
 
 from rail_tasks import Status, TaskExecution
 from tests.rail_tasks_graphql.example import graphql as example
+from tests.rail_tasks_graphql.seed_documents import SEED_001_QUERY
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-SEED_001_QUERY = """
-query TaskStatus($taskId: ID!) {
-  task(id: $taskId) {
-    id
-    name
-    status
-    progress
-    progressMessage
-    result
-    error
-    createdAt
-    startedAt
-    completedAt
-  }
-}
-"""
 
 SEED_001_FAILED = """
 query FailedTasks {

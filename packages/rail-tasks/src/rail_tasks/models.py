@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Self
 
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import models
+from django.db import connections, models
 from django.db.models import F, Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -77,6 +77,38 @@ class TaskExecutionQuerySet(models.QuerySet["TaskExecution"]):
         exactly the rows of this claim.
         """
         return self.filter(status__in=READY_STATUSES).update(**_claim_values(worker_id, lease_seconds, now))
+
+    def claim_and_fetch(
+        self, worker_id: str, lease_seconds: float | None = None, *, now: datetime | None = None
+    ) -> list[TaskExecution]:
+        """Like :meth:`claim`, but return the claimed rows, highest priority first, then oldest.
+
+        One statement (``UPDATE ... RETURNING``) where the database can return
+        rows from an update (PostgreSQL, SQLite); elsewhere the claim is read
+        back by its own timestamp. Engines that run executions by id claim
+        this way, so a delivery costs one query before the task starts.
+        """
+        ready = self.filter(status__in=READY_STATUSES)
+        values = _claim_values(worker_id, lease_seconds, now)
+        model = self.model
+        if connections[ready.db].features.can_return_rows_from_update:
+            meta = model._meta
+            fields = list(meta.concrete_fields)
+            update = [(meta.get_field(name), None, value) for name, value in values.items()]
+            # QuerySet._update(): update() with field objects and RETURNING (Django >= 6.0; not in the stubs).
+            rows = ready._update(update, returning_fields=fields)  # type: ignore[attr-defined]
+            names = [field.attname for field in fields]
+            claimed = [model.from_db(ready.db, names, row) for row in rows]
+        else:
+            if not ready.update(**values):
+                return []
+            stamp = values["heartbeat_at"]
+            mine = model._default_manager.using(ready.db).filter(
+                status=Status.RUNNING, worker_id=values["worker_id"], heartbeat_at=stamp
+            )
+            claimed = list(mine)
+        claimed.sort(key=lambda row: (-row.priority, row.created_at))
+        return claimed
 
     def lease_expired(self, now: datetime | None = None) -> Self:
         """Running, but the worker's lease ran out (the worker is presumed lost)."""
@@ -192,8 +224,11 @@ class TaskExecution(models.Model):
             models.Index(
                 fields=["lease_expires_at"], name="rail_tasks_running_lease_idx", condition=Q(status="running")
             ),
-            # "My tasks", newest first.
-            models.Index(fields=["owner", "-created_at"], name="rail_tasks_owner_idx"),
+            # "My tasks", newest first. Partial: most executions have no owner, and every
+            # transition of a row would otherwise write a new entry here.
+            models.Index(
+                fields=["owner", "-created_at"], name="rail_tasks_owner_idx", condition=Q(owner__isnull=False)
+            ),
             # Listing by status, newest first (admin, GraphQL `tasks`).
             models.Index(fields=["status", "-created_at"], name="rail_tasks_status_idx"),
             # cleanup_tasks: finished rows by age and expiry.
@@ -259,7 +294,12 @@ class TaskExecution(models.Model):
 
         Returns ``False`` when another delivery or worker got there first.
         """
-        return self._update(Q(status__in=READY_STATUSES), **_claim_values(worker_id, lease_seconds))
+        claimed = type(self).objects.filter(pk=self.pk).claim_and_fetch(worker_id, lease_seconds)
+        if not claimed:
+            return False
+        for field in self._meta.concrete_fields:
+            setattr(self, field.attname, getattr(claimed[0], field.attname))
+        return True
 
     def _running_attempt(self, attempt: int) -> Q:
         return Q(status=Status.RUNNING, attempts=attempt)

@@ -218,14 +218,15 @@ def run_execution(
     """
     from rail_tasks.models import TaskExecution
 
-    execution = TaskExecution.objects.filter(pk=execution_id).first()
-    if execution is None:
-        logger.warning("Execution %s does not exist (deleted or never committed); nothing to run", execution_id)
+    rows = TaskExecution.objects.filter(pk=execution_id)
+    claimed = rows.claim_and_fetch(worker_id or default_worker_id(), lease_seconds)
+    if not claimed:
+        if rows.exists():
+            logger.debug("Execution %s was already claimed; duplicate delivery ignored", execution_id)
+        else:
+            logger.warning("Execution %s does not exist (deleted or never committed); nothing to run", execution_id)
         return None
-    if not execution.claim(worker_id or default_worker_id(), lease_seconds):
-        logger.debug("Execution %s was already claimed; duplicate delivery ignored", execution_id)
-        return None
-    return run_claimed_execution(execution)
+    return run_claimed_execution(claimed[0])
 
 
 def run_claimed_execution(execution: TaskExecution) -> TaskExecution:

@@ -1,14 +1,15 @@
 """Claiming ready executions, and giving lost ones back to the queue.
 
-PostgreSQL (and any database with ``SKIP LOCKED``): one short transaction
-locks up to ``limit`` ready rows with ``SELECT ... FOR UPDATE SKIP LOCKED``,
-so concurrent workers never wait for each other, then claims them with the
-model's fenced bulk transition. SQLite has no row locks: the same transaction
+PostgreSQL: one statement in autocommit, ``UPDATE ... WHERE id IN (SELECT
+... FOR UPDATE SKIP LOCKED LIMIT n) RETURNING ...``: concurrent workers never
+wait for each other, and the claimed rows come back with the claim (one
+round trip for a whole batch). SQLite has no row locks: a transaction
 (``BEGIN IMMEDIATE`` with ``"transaction_mode": "IMMEDIATE"``) serialises
-claimers, and the claim is a single conditional ``UPDATE ... WHERE id IN
-(SELECT ... LIMIT n)``, atomic even without it. Either way the rows claimed
-are read back by the claim's own timestamp, so only rows this worker really
-claimed are returned.
+claimers and runs the same conditional ``UPDATE ... RETURNING``. Other
+databases lock with the ORM's ``select_for_update`` in a transaction and read
+the claim back by its own timestamp. Every claim is the model's fenced bulk
+transition (:meth:`TaskExecutionQuerySet.claim_and_fetch`), so only rows this
+worker really claimed are returned.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from django.utils import timezone
 from rail_tasks.exceptions import WorkerLost
 from rail_tasks.models import TaskExecution
 from rail_tasks.runner import fail_execution
-from rail_tasks.status import READY_STATUSES, Status
+from rail_tasks.status import READY_STATUSES
 
 __all__ = ["claim_batch", "reap_expired_leases"]
 
@@ -52,54 +53,48 @@ def claim_batch(
     now = timezone.now()
     executions = TaskExecution.objects.using(using)
     connection = connections[using]
+    if connection.vendor == "postgresql":
+        # One statement in autocommit: UPDATE ... WHERE id IN (SELECT ... FOR UPDATE SKIP LOCKED) RETURNING.
+        ready_ids = _ready_ids(using, backends, queues, now, limit)
+        return executions.filter(pk__in=ready_ids).claim_and_fetch(worker_id, lease_seconds, now=now)
     if connection.vendor == "sqlite":
-        ready_ids: Any = _sqlite_ready_ids(using, backends, queues, now, limit)
+        ready_ids = _ready_ids(using, backends, queues, now, limit)
         with connection.cursor() as cursor:  # look before taking the database-wide write lock
             cursor.execute(ready_ids.sql, ready_ids.params)
             if cursor.fetchone() is None:
                 return []
-    else:
-        ready = executions.ready(now).filter(backend__in=list(backends))
-        if queues:
-            ready = ready.filter(queue__in=list(queues))
-        ready = ready.order_by("-priority", "created_at")
-        if connection.features.has_select_for_update_skip_locked:
-            ready = ready.select_for_update(skip_locked=True)
-        ready_ids = ready.values("pk")[:limit]
+        # Under the write lock (BEGIN IMMEDIATE), the same subquery on the ready index picks the rows.
+        with transaction.atomic(using=using):
+            return executions.filter(pk__in=ready_ids).claim_and_fetch(worker_id, lease_seconds, now=now)
+    ready = executions.ready(now).filter(backend__in=list(backends))
+    if queues:
+        ready = ready.filter(queue__in=list(queues))
+    ready = ready.order_by("-priority", "created_at")
+    if connection.features.has_select_for_update_skip_locked:
+        ready = ready.select_for_update(skip_locked=True)
     with transaction.atomic(using=using):
-        if connection.vendor == "sqlite":
-            # Under the write lock (BEGIN IMMEDIATE): pick the ids on the ready index, then claim them
-            # by primary key (an "IN (subquery)" UPDATE would walk every waiting row there).
-            with connection.cursor() as cursor:
-                cursor.execute(ready_ids.sql, ready_ids.params)
-                ids = [row[0] for row in cursor.fetchall()]
-            claimed = executions.filter(pk__in=ids).claim(worker_id, lease_seconds, now=now) if ids else 0
-        elif connection.features.allow_sliced_subqueries_with_in:
-            # One statement: UPDATE ... WHERE id IN (SELECT ... [FOR UPDATE SKIP LOCKED] LIMIT n).
-            claimed = executions.filter(pk__in=ready_ids).claim(worker_id, lease_seconds, now=now)
+        if connection.features.allow_sliced_subqueries_with_in:
+            rows = executions.filter(pk__in=ready.values("pk")[:limit])
         else:
-            ids = list(ready_ids.values_list("pk", flat=True))
-            claimed = executions.filter(pk__in=ids).claim(worker_id, lease_seconds, now=now) if ids else 0
-        if not claimed:
-            return []
-        # The rows of this claim carry its timestamp (renewals write later ones).
-        mine = executions.filter(status=Status.RUNNING, worker_id=worker_id[:64], heartbeat_at=now)
-        return list(mine.order_by("-priority", "created_at"))
+            rows = executions.filter(pk__in=list(ready.values_list("pk", flat=True)[:limit]))
+        return rows.claim_and_fetch(worker_id, lease_seconds, now=now)
 
 
-def _sqlite_ready_ids(using: str, backends: Sequence[str], queues: Sequence[str], now: datetime, limit: int) -> RawSQL:
-    """The ready-rows query for SQLite, on the partial index that keeps it fast.
+def _ready_ids(using: str, backends: Sequence[str], queues: Sequence[str], now: datetime, limit: int) -> RawSQL:
+    """The ready-rows subquery for PostgreSQL and SQLite, on the partial index that keeps it fast.
 
+    Statuses are literal values (our own constants), so both planners match
+    the partial index's condition. PostgreSQL locks the rows it picks
+    (``FOR UPDATE SKIP LOCKED``: concurrent workers skip each other's rows).
     SQLite uses a partial index only when the query repeats its condition
-    with literal values (not parameters), and without statistics it prefers
-    the status index plus a sort of every waiting row; ``INDEXED BY`` and
-    literal statuses make it walk the waiting rows in claim order instead.
+    with literal values, and without statistics it prefers the status index
+    plus a sort of every waiting row; ``INDEXED BY`` makes it walk the waiting
+    rows in claim order instead.
     """
     connection = connections[using]
     quote = connection.ops.quote_name
     table = quote(TaskExecution._meta.db_table)
     statuses = ", ".join(f"'{status}'" for status in READY_STATUSES)  # our own constants
-    index = "rail_tasks_ready_idx" if len(queues) == 1 else "rail_tasks_ready_any_idx"
     params: list[Any] = [connection.ops.adapt_datetimefield_value(now), *backends]
     where = (
         f"{quote('status')} IN ({statuses}) AND ({quote('run_after')} IS NULL OR {quote('run_after')} <= %s)"
@@ -108,9 +103,15 @@ def _sqlite_ready_ids(using: str, backends: Sequence[str], queues: Sequence[str]
     if queues:
         where += f" AND {quote('queue')} IN ({', '.join(['%s'] * len(queues))})"
         params.extend(queues)
+    source = table
+    suffix = ""
+    if connection.vendor == "sqlite":
+        source += " INDEXED BY " + ("rail_tasks_ready_idx" if len(queues) == 1 else "rail_tasks_ready_any_idx")
+    else:
+        suffix = " FOR UPDATE SKIP LOCKED"
     # Only quoted names, our constants and an int are interpolated; every value is a parameter.
     order = f"{quote('priority')} DESC, {quote('created_at')} LIMIT {int(limit)}"
-    sql = f"SELECT {quote('id')} FROM {table} INDEXED BY {index} WHERE {where} ORDER BY {order}"  # noqa: S608
+    sql = f"SELECT {quote('id')} FROM {source} WHERE {where} ORDER BY {order}{suffix}"  # noqa: S608
     return RawSQL(sql, params)  # noqa: S611
 
 

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 import select
 from datetime import timedelta
 from typing import Any
 
 import pytest
 from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from rail_tasks import Status, TaskExecution
+from rail_tasks import Status, TaskExecution, run_execution
 from rail_tasks.worker.claim import claim_batch, reap_expired_leases
 from rail_tasks.worker.leases import cancel_requested, release, renew_leases
 from rail_tasks.worker.notify import Listener
 from rail_tasks.worker.options import WorkerOptions
+from rail_tasks.worker.waiter import Waiter
 from tests.taskapp import tasks_db
 
 from .conftest import postgres_only, terminate_other_backends
@@ -63,6 +67,63 @@ def test_claims_only_ready_rows_of_its_backends_and_queues() -> None:
     assert [row.pk for row in _claim(queues=("other",))] == [other.pk]
     claimed = _claim()
     assert [(row.pk, row.attempts) for row in claimed] == [(retry.pk, 2)]
+
+
+def test_claim_and_fetch_returns_the_claimed_rows_in_one_statement() -> None:
+    low = _row("low", priority=-5)
+    high = _row("high", priority=5)
+    with CaptureQueriesContext(connection) as queries:
+        claimed = TaskExecution.objects.filter(pk__in=[low.pk, high.pk]).claim_and_fetch("w1", 30)
+    assert len(queries) == 1  # UPDATE ... RETURNING on PostgreSQL and SQLite
+    assert [row.pk for row in claimed] == [high.pk, low.pk]
+    assert all((row.status, row.attempts, row.worker_id) == ("running", 1, "w1") for row in claimed)
+    assert claimed[0].args == ["high"]  # JSON and other columns converted as a normal read would
+    assert claimed[0].lease_expires_at is not None
+    assert TaskExecution.objects.filter(pk=low.pk).claim_and_fetch("w2") == []  # running: not ready
+
+
+def test_a_batch_claim_is_one_statement_on_postgresql() -> None:
+    for i in range(5):
+        _row(str(i))
+    with CaptureQueriesContext(connection) as queries:
+        claimed = _claim(limit=3)
+    assert len(claimed) == 3
+    if connection.vendor == "postgresql":
+        assert len(queries) == 1, [query["sql"] for query in queries]
+    else:  # SQLite: look without the lock, then BEGIN IMMEDIATE ... UPDATE ... RETURNING ... COMMIT
+        assert len(queries) <= 4, [query["sql"] for query in queries]
+
+
+def test_running_an_execution_by_id_costs_two_queries() -> None:
+    row = _row("by id", task_path="tests.taskapp.tasks_db.noop", args=[])
+    with CaptureQueriesContext(connection) as queries:
+        finished = run_execution(row.pk, worker_id="engine:1")
+    assert finished is not None
+    assert (finished.status, finished.attempts, finished.worker_id) == ("completed", 1, "engine:1")
+    assert len(queries) == 2, [query["sql"] for query in queries]  # claim ... RETURNING, then finish
+    assert run_execution(row.pk) is None  # a second delivery finds nothing to claim
+
+
+def test_waiter_reports_ready_descriptors_and_follows_reused_numbers() -> None:
+    waiter = Waiter()
+    first, first_writer = multiprocessing.Pipe(duplex=False)
+    idle, _idle_writer = multiprocessing.Pipe(duplex=False)
+    assert waiter.wait([first, idle], 0.01) == set()
+    first_writer.send("done")
+    assert waiter.wait([first, idle], 1.0) == {first.fileno()}
+    number = first.fileno()
+    first.close()
+    first_writer.close()
+    reader, writer = os.pipe()
+    try:
+        if reader != number:  # the kernel may not hand the same number out again
+            os.dup2(reader, number)
+            os.close(reader)
+        os.write(writer, b"x")
+        assert waiter.wait([number, idle], 1.0) == {number}  # same number, new pipe: still watched
+    finally:
+        os.close(number)
+        os.close(writer)
 
 
 def test_two_claimers_never_share_a_row() -> None:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
 import time
 from collections import Counter
 from typing import Any
 
 import pytest
+from django.db import connection
 from django.db.models import Count
 
 from rail_tasks import Status, TaskExecution
@@ -78,4 +82,41 @@ def test_worker_survives_terminated_connections_mid_task(start_worker: Any) -> N
     assert row.attempts == 2  # the first attempt lost its connection and was retried
     after = tasks_db.record.using(backend="database").enqueue("after")
     wait_status(after.id, "completed")
+    assert worker.alive()
+
+
+def _restart_postgresql() -> None:
+    """Restart the local PostgreSQL cluster (fast shutdown: every connection is cut) and wait until it accepts."""
+    version = sorted(os.listdir("/etc/postgresql"))[-1]
+    subprocess.run(
+        ["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "restart", "-m", "fast"],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    connection.close()  # this process's connection died with the server
+
+
+restarts_postgresql = pytest.mark.skipif(
+    shutil.which("pg_ctlcluster") is None or not os.path.isdir("/etc/postgresql") or os.geteuid() != 0,
+    reason="restarts the local PostgreSQL cluster (needs root and pg_ctlcluster)",
+)
+
+
+@postgres_only
+@restarts_postgresql
+def test_worker_survives_a_postgresql_restart_with_tasks_in_flight(start_worker: Any) -> None:
+    worker = start_worker("--concurrency", "2")
+    results = [tasks_db.sleeper.using(backend="database").enqueue(0.2) for _ in range(40)]
+    wait_until(lambda: TaskExecution.objects.filter(status=Status.COMPLETED).count() >= 4)
+    _restart_postgresql()
+    ids = [result.id for result in results]
+    wait_until(
+        lambda: TaskExecution.objects.filter(pk__in=ids, status=Status.COMPLETED).count() == 40,
+        timeout=120,
+        message=f"not every task completed after the restart: {worker.text()[-3000:]}",
+    )
+    assert not TaskExecution.objects.filter(status__in=["pending", "running", "retrying"]).exists()
+    started = set(Ledger.objects.filter(event="start").values_list("execution_id", flat=True))
+    assert started == {str(pk) for pk in ids}
     assert worker.alive()

@@ -93,16 +93,14 @@ class Assignment:
     timeout: float | None
     #: Monotonic time the child started it (``None`` while it waits behind another).
     started: float | None = None
+    #: The execution id.
+    pk: str = field(init=False)
+    #: The attempt that owns the row.
+    attempt: int = field(init=False)
 
-    @property
-    def pk(self) -> str:
-        """The execution id."""
-        return str(self.execution.pk)
-
-    @property
-    def attempt(self) -> int:
-        """The attempt that owns the row."""
-        return self.execution.attempts
+    def __post_init__(self) -> None:
+        self.pk = str(self.execution.pk)
+        self.attempt = self.execution.attempts
 
     @property
     def deadline(self) -> float | None:

@@ -21,10 +21,7 @@ import multiprocessing
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
-from functools import partial
-from multiprocessing.connection import wait
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from django.db import DatabaseError, connections
@@ -33,10 +30,13 @@ from rail_tasks.exceptions import TaskTimeout, WorkerLost
 from rail_tasks.runner import fail_execution, finish_cancelled_execution
 from rail_tasks.worker.child import Assignment, ChildProcess
 from rail_tasks.worker.claim import claim_batch, reap_expired_leases
+from rail_tasks.worker.guard import BACKOFF_MAX, BACKOFF_MIN, DatabaseGuard
 from rail_tasks.worker.leases import cancel_requested, release, renew_leases
 from rail_tasks.worker.notify import CANCEL_PREFIX, Listener
 from rail_tasks.worker.options import WorkerOptions
+from rail_tasks.worker.pacing import COALESCE_SECONDS, Pacing
 from rail_tasks.worker.shutdown import ShutdownSignals
+from rail_tasks.worker.waiter import Waiter
 
 if TYPE_CHECKING:
     from rail_tasks.models import TaskExecution
@@ -44,16 +44,6 @@ if TYPE_CHECKING:
 __all__ = ["Worker"]
 
 logger = logging.getLogger("rail_tasks.worker")
-
-_BACKOFF_MIN = 0.5
-_BACKOFF_MAX = 10.0
-#: Prefetch one execution per child while recent tasks are shorter than this (seconds).
-_SHORT_TASK = 0.25
-#: ... and four per child while they are shorter than this.
-_VERY_SHORT_TASK = 0.05
-#: Without NOTIFY (SQLite), poll every _FAST_POLL seconds for _FAST_POLL_WINDOW seconds after activity.
-_FAST_POLL = 0.01
-_FAST_POLL_WINDOW = 2.0
 
 
 class Worker:
@@ -70,29 +60,28 @@ class Worker:
         self._log = log or logger.info
         self.signals = ShutdownSignals()
         self.listener = Listener(self.using)
+        self.waiter = Waiter()
+        #: Descriptors found ready by the last wait (``None``: look at everything).
+        self.ready: set[int] | None = None
         self.children: list[ChildProcess] = []
         #: Claimed, not yet handed to a child: ``(execution, claimed at)``.
         self.buffer: deque[tuple[TaskExecution, float]] = deque()
-        #: Database writes that must happen; retried until the database answers.
-        self.outbox: deque[tuple[str, Callable[[], object]]] = deque()
+        #: Back-off after database errors, and the writes that must happen.
+        self.db = DatabaseGuard()
         self.finished = 0
         self.claimed = 0
         self.stopping = False
         self.grace_deadline = 0.0
         self.maybe_more = True
         self.empty_claim_since_done = False
-        self.last_activity = 0.0
-        #: Recent task duration (EWMA); starts between "short" and "very short" until measured.
-        self.average_duration = 0.1
+        self.pacing = Pacing()
         now = time.monotonic()
         self.next_poll = now
         self.next_heartbeat = now + self.options.heartbeat
         self.next_cancel_check = now
         self.next_reap = now
-        self.db_retry_at = 0.0
-        self.db_backoff = _BACKOFF_MIN
         self.listen_retry_at = 0.0
-        self.listen_backoff = _BACKOFF_MIN
+        self.listen_backoff = BACKOFF_MIN
         method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
         self.context = multiprocessing.get_context(method)
 
@@ -129,7 +118,7 @@ class Worker:
                 pass
         finally:
             self._shutdown_children()
-            self._flush_outbox(final=True)
+            self.db.flush(final=True)
             self.listener.close()
             self.signals.uninstall()
             self.signals.close()
@@ -142,14 +131,15 @@ class Worker:
     def _tick(self) -> bool:
         """One pass of the loop; ``False`` once the worker should exit."""
         now = time.monotonic()
-        self.signals.clear()
+        if self._is_ready(self.signals):
+            self.signals.clear()
         if self.signals.stage >= 1 and not self.stopping:
             self._begin_stop(now)
         if self.stopping and (self.signals.stage >= 2 or now >= self.grace_deadline):
             self._hard_stop()
             return False
         self._collect(now)
-        self._flush_outbox()
+        self.db.flush()
         self._enforce_timeouts(now)
         if not self.stopping:
             self._release_stale_buffer(now)
@@ -161,7 +151,7 @@ class Worker:
             for child in self.children:
                 if not child.busy:
                     child.ask_to_exit()
-            if not any(child.busy for child in self.children) and not self.outbox:
+            if not any(child.busy for child in self.children) and not self.db.outbox:
                 return False
         else:
             self._fill(now)
@@ -180,7 +170,8 @@ class Worker:
     def _wait(self, now: float) -> None:
         objects: list[Any] = [self.signals]
         deadlines = [now + self.options.poll]
-        if not self.stopping and self._capacity() > 0:
+        may_claim = self._may_claim()
+        if may_claim:
             deadlines.append(self.next_poll)
         if self.listener.connected:
             objects.append(self.listener)
@@ -191,62 +182,37 @@ class Worker:
             running = child.running
             if running is not None and running.deadline is not None:
                 deadlines.append(running.deadline)
-        if self._held():
+        if self._holding():
             deadlines.append(self.next_heartbeat)
         if any(child.busy for child in self.children):
             deadlines.append(self.next_cancel_check)
         if self.buffer:
             deadlines.append(self.buffer[0][1] + self.options.prefetch_hold_seconds)
-        if self.outbox or self.db_retry_at > now:
-            deadlines.append(max(self.db_retry_at, now + 0.05))
+        if self.db.outbox or self.db.retry_at > now:
+            deadlines.append(max(self.db.retry_at, now + 0.05))
         if self.stopping:
             deadlines.append(self.grace_deadline)
-        if self.maybe_more and not self.stopping and self._capacity() > 0:
-            deadlines.append(max(self.db_retry_at, now))
+        if self.maybe_more and may_claim:
+            deadlines.append(max(self.db.retry_at, now))
         deadlines.append(self.next_reap)
         timeout = max(0.0, min(deadlines) - time.monotonic())
-        wait(objects, timeout)
+        if timeout > 0 and self._saturated():
+            # Every child has its next task queued: let a few reports gather, then handle them in one pass.
+            time.sleep(min(timeout, COALESCE_SECONDS))
+            timeout = 0.0
+        self.ready = self.waiter.wait(objects, timeout)
 
-    # -- database guard ---------------------------------------------------------
+    def _is_ready(self, *objects: Any) -> bool:
+        """Whether the last wait found any of ``objects`` ready (``True`` when it cannot tell)."""
+        if self.ready is None:
+            return True
+        return any((obj if isinstance(obj, int) else obj.fileno()) in self.ready for obj in objects)
 
-    def _db_ready(self, now: float) -> bool:
-        return now >= self.db_retry_at
-
-    @contextmanager
-    def _database(self, what: str) -> Iterator[None]:
-        """Run a block of database work; on a database error log it, reconnect later and carry on."""
-        try:
-            yield
-        except DatabaseError as exc:
-            logger.warning("Database error while %s: %s; retrying in %.1fs", what, exc, self.db_backoff)
-            for connection in connections.all(initialized_only=True):
-                with suppress(DatabaseError):
-                    connection.close()
-            self.db_retry_at = time.monotonic() + self.db_backoff
-            self.db_backoff = min(self.db_backoff * 2, _BACKOFF_MAX)
-        else:
-            self.db_backoff = _BACKOFF_MIN
-
-    def _record(self, what: str, action: Callable[..., object], *args: Any, **kwargs: Any) -> None:
-        """Queue a database write that must happen (done at once when the database answers)."""
-        self.outbox.append((what, partial(action, *args, **kwargs)))
-        self._flush_outbox()
-
-    def _flush_outbox(self, final: bool = False) -> None:
-        attempts = 0
-        while self.outbox:
-            now = time.monotonic()
-            if not self._db_ready(now):
-                if not final or attempts >= 6:
-                    return
-                time.sleep(max(0.0, self.db_retry_at - now))
-            what, action = self.outbox[0]
-            failed_before = self.db_retry_at
-            with self._database(what):
-                action()
-                self.outbox.popleft()
-            if self.db_retry_at != failed_before:
-                attempts += 1
+    def _saturated(self) -> bool:
+        """Whether every child has work queued behind its running task (a late wake-up idles nobody)."""
+        if self.stopping or not self.pacing.coalesce:
+            return False
+        return all(len(child.assigned) >= 2 for child in self.children if not child.exiting)
 
     # -- children -----------------------------------------------------------------
 
@@ -270,6 +236,8 @@ class Worker:
     def _collect(self, now: float) -> None:
         """Read what children reported; notice children that exited."""
         for child in list(self.children):
+            if not self._is_ready(child.conn, child.process.sentinel):
+                continue  # nothing to read, still alive (its sentinel would be ready otherwise)
             self._read_messages(child, now)
             if child.process.is_alive():
                 continue
@@ -278,7 +246,7 @@ class Worker:
                 pk, attempt, code = running.pk, running.attempt, child.process.exitcode
                 lost = WorkerLost(f"Worker lost: the process running attempt {attempt} exited (exit code {code})")
                 logger.error("Execution %s: child process %s exited (code %s) mid-task", pk, child.process.pid, code)
-                self._record(f"recording lost {pk}", fail_execution, pk, lost, attempt=attempt)
+                self.db.record(f"recording lost {pk}", fail_execution, pk, lost, attempt=attempt)
                 self.finished += 1
             self._replace(child)
 
@@ -300,34 +268,21 @@ class Worker:
         self.finished += 1
         self.maybe_more = True
         self.empty_claim_since_done = False
-        self.last_activity = now
-        if done.started is not None:
-            self.average_duration = 0.8 * self.average_duration + 0.2 * (now - done.started)
+        self.pacing.observe(None if done.started is None else now - done.started, now)
         if error:
             lost = WorkerLost(f"Worker could not record the outcome of attempt {done.attempt}: {error}")
-            self._record(f"recording failure of {pk}", fail_execution, pk, lost, attempt=done.attempt)
+            self.db.record(f"recording failure of {pk}", fail_execution, pk, lost, attempt=done.attempt)
         limit = self.options.max_tasks_per_child
         if limit is not None and child.tasks_started >= limit and not child.busy:
             child.ask_to_exit()
 
-    def _depth(self) -> int:
-        """Assignments per child: two (one waiting in the pipe) while tasks are very short."""
-        return 2 if self.average_duration < _VERY_SHORT_TASK else 1
-
     def _room_in_children(self) -> int:
-        depth = self._depth()
+        depth = self.pacing.depth
         return sum(max(0, depth - len(child.assigned)) for child in self.children if not child.exiting)
 
     def _capacity(self) -> int:
         """Executions the worker could hand out now (idle children, plus one each when prefetching)."""
-        idle = self._room_in_children()
-        if self.average_duration < _VERY_SHORT_TASK:
-            prefetch = len(self.children) * 8  # a few ms of work each: claim in bigger batches
-        elif self.average_duration < _SHORT_TASK:
-            prefetch = len(self.children)
-        else:
-            prefetch = 0
-        room = idle + prefetch - len(self.buffer)
+        room = self._room_in_children() + self.pacing.prefetch(len(self.children)) - len(self.buffer)
         if self.options.max_tasks is not None:
             room = min(room, self.options.max_tasks - self.claimed)
         return max(room, 0)
@@ -336,12 +291,9 @@ class Worker:
         """Claim when there is room and work may be waiting; hand claimed rows to idle children."""
         self._dispatch(now)
         room = self._capacity()
-        # Top up in batches: claim again once the buffer is down to a couple of spares per child
-        # (enough to keep children busy while the claim runs).
-        low_water = len(self.buffer) <= 2 * len(self.children)
-        if room and low_water and (self.maybe_more or now >= self.next_poll) and self._db_ready(now):
+        if self._may_claim() and (self.maybe_more or now >= self.next_poll) and self.db.ready(now):
             rows: list[TaskExecution] = []
-            with self._database("claiming"):
+            with self.db.attempt("claiming"):
                 rows = claim_batch(
                     using=self.using,
                     backends=self.options.backends,
@@ -350,7 +302,10 @@ class Worker:
                     worker_id=self.options.worker_id,
                     lease_seconds=self.options.lease,
                 )
-            self.next_poll = now + self._poll_interval(now, found=bool(rows))
+            interval = self.pacing.poll_interval(
+                self.options.poll, now, found=bool(rows), notified=self.listener.supported
+            )
+            self.next_poll = now + interval
             self.claimed += len(rows)
             self.maybe_more = len(rows) == room
             if not rows:
@@ -358,16 +313,19 @@ class Worker:
             self.buffer.extend((row, now) for row in rows)
             self._dispatch(now)
 
-    def _poll_interval(self, now: float, *, found: bool) -> float:
-        """The idle poll interval; without NOTIFY, poll fast for a moment after activity (bursts come in a row)."""
-        if found:
-            self.last_activity = now
-        if self.listener.supported or now - self.last_activity > _FAST_POLL_WINDOW:
-            return self.options.poll
-        return min(self.options.poll, _FAST_POLL)
+    def _may_claim(self) -> bool:
+        """Whether a claim is wanted once work is known to wait: there is room and the buffer is low.
+
+        Claims top up in batches: the next one is made once the buffer is down
+        to a couple of spares per child (enough to keep children busy while
+        the claim runs).
+        """
+        if self.stopping or len(self.buffer) > 2 * len(self.children):
+            return False
+        return self._capacity() > 0
 
     def _dispatch(self, now: float) -> None:
-        depth = self._depth()
+        depth = self.pacing.depth
         limit = self.options.max_tasks_per_child
         for level in range(depth):  # one each to idle children first, then a second to pipeline
             for child in self.children:
@@ -397,18 +355,22 @@ class Worker:
             logger.warning("Execution %s attempt %d timed out; ending its process", pk, attempt)
             self.finished += 1
             self._replace(child)
-            self._record(f"recording timeout of {pk}", fail_execution, pk, error, attempt=attempt)
+            self.db.record(f"recording timeout of {pk}", fail_execution, pk, error, attempt=attempt)
 
     def _release_stale_buffer(self, now: float) -> None:
         """Give back claimed rows that waited too long for a busy child (tasks turned out long)."""
         while self.buffer and now - self.buffer[0][1] >= self.options.prefetch_hold_seconds:
             execution, _ = self.buffer.popleft()
             self.claimed -= 1
-            self.average_duration = max(self.average_duration, _SHORT_TASK)
+            self.pacing.slow_down()
             pk, attempt = str(execution.pk), execution.attempts
-            self._record(f"releasing {pk}", release, pk, attempt)
+            self.db.record(f"releasing {pk}", release, pk, attempt)
 
     # -- leases, cancels, lost workers ------------------------------------------
+
+    def _holding(self) -> bool:
+        """Whether the worker holds any execution (cheaper than :meth:`_held`)."""
+        return bool(self.buffer) or any(child.assigned for child in self.children)
 
     def _held(self) -> list[tuple[str, int]]:
         held = [(item.pk, item.attempt) for child in self.children for item in child.assigned]
@@ -416,11 +378,11 @@ class Worker:
         return held
 
     def _heartbeat(self, now: float) -> None:
-        if now < self.next_heartbeat or not self._db_ready(now):
+        if now < self.next_heartbeat or not self.db.ready(now):
             return
         held = self._held()
         lost: set[str] = set()
-        with self._database("renewing leases"):
+        with self.db.attempt("renewing leases"):
             lost = renew_leases(held, lease_seconds=self.options.lease)
             self.next_heartbeat = now + self.options.heartbeat
         if not held:
@@ -459,14 +421,14 @@ class Worker:
 
     def _check_cancels(self, now: float, ids: set[str] | None = None) -> None:
         if ids is None:
-            if now < self.next_cancel_check or not self._db_ready(now):
+            if now < self.next_cancel_check or not self.db.ready(now):
                 return
             self.next_cancel_check = now + self.options.cancel_check_seconds
             held = [pk for pk, _ in self._held()]
             if not held:
                 return
             ids = set()
-            with self._database("checking cancel requests"):
+            with self.db.attempt("checking cancel requests"):
                 ids = cancel_requested(held, using=self.using)
         for pk in ids:
             attempt = self._attempt_of(pk)
@@ -474,12 +436,12 @@ class Worker:
                 continue
             if self._drop(pk, now):
                 logger.info("Execution %s attempt %d cancelled; its process was ended", pk, attempt)
-                self._record(f"cancelling {pk}", finish_cancelled_execution, pk, attempt=attempt)
+                self.db.record(f"cancelling {pk}", finish_cancelled_execution, pk, attempt=attempt)
 
     def _reap(self, now: float) -> None:
-        if now < self.next_reap or not self._db_ready(now):
+        if now < self.next_reap or not self.db.ready(now):
             return
-        with self._database("reaping expired leases"):
+        with self.db.attempt("reaping expired leases"):
             reap_expired_leases(using=self.using, backends=self.options.backends)
         self.next_reap = now + max(0.5, min(self.options.lease / 2, 30.0))
 
@@ -491,13 +453,16 @@ class Worker:
         except DatabaseError as exc:
             logger.warning("LISTEN connection failed (%s); polling, retrying in %.1fs", exc, self.listen_backoff)
             self.listen_retry_at = now + self.listen_backoff
-            self.listen_backoff = min(self.listen_backoff * 2, _BACKOFF_MAX)
+            self.listen_backoff = min(self.listen_backoff * 2, BACKOFF_MAX)
         else:
-            self.listen_backoff = _BACKOFF_MIN
+            self.listen_backoff = BACKOFF_MIN
             self.maybe_more = True  # notifications may have been missed while disconnected
 
     def _listen(self, now: float) -> None:
+        was_connected = self.listener.connected
         self._connect_listener(now)
+        if was_connected and not self._is_ready(self.listener):
+            return  # nothing arrived on the LISTEN socket
         payloads = self.listener.drain()
         if not payloads:
             if self.listener.supported and not self.listener.connected:
@@ -523,7 +488,7 @@ class Worker:
         while self.buffer:
             execution, _ = self.buffer.popleft()
             pk, attempt = str(execution.pk), execution.attempts
-            self._record(f"releasing {pk}", release, pk, attempt)
+            self.db.record(f"releasing {pk}", release, pk, attempt)
 
     def _hard_stop(self) -> None:
         for child in list(self.children):
@@ -533,11 +498,11 @@ class Worker:
             while child.assigned:
                 item = child.assigned.popleft()
                 self._log(f"rail-tasks worker {self.options.worker_id}: handing execution {item.pk} back to the queue")
-                self._record(f"releasing {item.pk}", release, item.pk, item.attempt)
+                self.db.record(f"releasing {item.pk}", release, item.pk, item.attempt)
         while self.buffer:
             execution, _ = self.buffer.popleft()
             pk, attempt = str(execution.pk), execution.attempts
-            self._record(f"releasing {pk}", release, pk, attempt)
+            self.db.record(f"releasing {pk}", release, pk, attempt)
 
     def _shutdown_children(self) -> None:
         for child in self.children:

@@ -12,6 +12,12 @@ backend off) and ``plain+results`` (results stored in Redis). For each:
 * drain: the worker starts consuming those 2,000; time until the last one ran;
 * pickup: 200 single tasks on an idle worker, from the enqueue call's return to
   the function's first line (p50/p99).
+
+The worker runs as docs/celery.md recommends: ``CELERY_DB_REUSE_MAX`` and
+``CONN_MAX_AGE`` keep its database connection between tasks; only the core and
+rail-tasks-celery are active (no GraphQL events, no test recorder), as after
+``pip install rail-tasks[celery]``. ``--sleep-ms 10`` gives the task body some
+work, to see the overhead on tasks that do something.
 """
 
 from __future__ import annotations
@@ -149,7 +155,9 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=2)
     parser.add_argument("--prefetch", type=int, default=1, help="worker prefetch multiplier (rail recommends 1)")
+    parser.add_argument("--sleep-ms", type=float, default=0, help="task body sleeps this long (0: a no-op)")
     args = parser.parse_args()
+    os.environ["RAIL_BENCH_SLEEP_MS"] = str(args.sleep_ms)  # read by the worker's task body
     _setup_django()
 
     from rail_tasks import TaskExecution
@@ -185,7 +193,8 @@ def main() -> None:
     finally:
         worker.stop()
     tracked = TaskExecution.objects.filter(status="completed").count()
-    print(f"\n{args.count} no-op tasks, prefork concurrency {args.concurrency}, prefetch {args.prefetch}, Redis broker")
+    body = f"{args.sleep_ms:g} ms tasks" if args.sleep_ms else "no-op tasks"
+    print(f"\n{args.count} {body}, prefork concurrency {args.concurrency}, prefetch {args.prefetch}, Redis broker")
     columns = ("enqueue/s", "enq p50 ms", "enq p99 ms", "drain/s", "pickup p50", "pickup p99")
     header = f"{'variant':34} " + " ".join(f"{c:>10}" for c in columns)
     print(header)

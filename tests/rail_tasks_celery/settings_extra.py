@@ -47,8 +47,13 @@ def apply(settings: dict[str, Any]) -> None:
     settings["CELERY_TASK_SERIALIZER"] = "json"
     settings["CELERY_ACCEPT_CONTENT"] = ["json"]
     settings["CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP"] = True
+    # Celery closes Django's connections around every task unless told to reuse them (docs/celery.md).
+    settings["CELERY_DB_REUSE_MAX"] = 1000
     if os.environ.get("RAIL_BENCH"):  # workers keep their database connection, as deployments do
         settings["DATABASES"]["default"]["CONN_MAX_AGE"] = None
+        settings["DATABASES"]["default"]["CONN_HEALTH_CHECKS"] = True
+        # What `pip install rail-tasks[celery]` users run: no GraphQL events, no test recorder.
+        settings["RAIL_TASKS"] = {**settings["RAIL_TASKS"], "plugins": [], "blocked_plugins": ["graphql"]}
     results = os.environ.get("RAIL_TASKS_TEST_CELERY_RESULT_BACKEND")
     if results:  # benchmarks compare with plain Celery storing its results
         settings["CELERY_RESULT_BACKEND"] = results

@@ -111,9 +111,21 @@ def test_check_refuses_an_app_without_json() -> None:
     backend = CeleryBackend("nojson", {"OPTIONS": {}})
     app = Celery("nojson", set_as_current=False)
     app.conf.accept_content = ["pickle"]
+    app.conf.db_reuse_max = 1000
     backend.__dict__["app"] = app
     assert [error.id for error in backend.check()] == ["rail_tasks_celery.E002"]
     app.conf.accept_content = ["json"]
+    assert backend.check() == []
+
+
+def test_check_warns_when_celery_closes_connections_after_every_task() -> None:
+    backend = CeleryBackend("noreuse", {"OPTIONS": {}})
+    app = Celery("noreuse", set_as_current=False)
+    backend.__dict__["app"] = app
+    (warning,) = backend.check()
+    assert warning.id == "rail_tasks_celery.W001"
+    assert "CELERY_DB_REUSE_MAX" in warning.hint
+    app.conf.db_reuse_max = 1000  # CELERY_DB_REUSE_MAX in Django settings, through the CELERY namespace
     assert backend.check() == []
 
 

@@ -68,13 +68,19 @@ def whoami() -> int:
 
 
 def bench_body(key: str) -> None:
-    """The benchmarked no-op: count the run (and stamp its start when ``key`` ends with ``:stamp``)."""
+    """The benchmarked no-op: count the run (and stamp its start when ``key`` ends with ``:stamp``).
+
+    ``RAIL_BENCH_SLEEP_MS`` (``benchmarks/celery.py --sleep-ms``) makes it a task that works that long.
+    """
     from tests.rail_tasks_celery.bench_redis import client
 
     if key.endswith(":stamp"):
         client().rpush(key, repr(time.time()))
-    else:
-        client().incr(key)
+        return
+    sleep_ms = float(os.environ.get("RAIL_BENCH_SLEEP_MS") or 0)
+    if sleep_ms:
+        time.sleep(sleep_ms / 1000)
+    client().incr(key)
 
 
 @rail_tasks.task(max_retries=0)

@@ -156,6 +156,16 @@ class CeleryBackend(RailBackend):
                     f"Celery app for TASKS[{self.alias!r}] cannot be loaded: {exc}", id="rail_tasks_celery.E001"
                 )
             ]
+        if not self.app.conf.get("db_reuse_max"):
+            errors.append(
+                checks.Warning(
+                    f"The Celery app of TASKS[{self.alias!r}] closes Django's database connections around every "
+                    "task, so each rail-tasks execution opens a new database connection (several milliseconds).",
+                    hint="Set CELERY_DB_REUSE_MAX (e.g. 1000) and DATABASES[...]['CONN_MAX_AGE'] (with "
+                    "CONN_HEALTH_CHECKS = True) to keep connections between tasks; see docs/celery.md.",
+                    id="rail_tasks_celery.W001",
+                )
+            )
         if accepted and not accepted & {"json", "application/json"}:
             errors.append(
                 checks.Error(

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from celery import Task, shared_task
+from django.db import close_old_connections
 from django.tasks import task_backends
 from django.utils import timezone
 
@@ -118,7 +119,13 @@ def run_execution_task(
     if lease and beat:
         heartbeat.ensure_started(beat)
     interrupts.install()
-    with delivery(execution_id, worker_id, lease or 0.0, beat or 0.0):
-        finished = run_execution(execution_id, worker_id=worker_id, lease_seconds=lease)
-    if finished is None:
-        _settle_duplicate(execution_id)
+    # Django's request hygiene: drop connections past CONN_MAX_AGE or broken (CONN_HEALTH_CHECKS) before
+    # and after, for workers that keep connections between tasks (CELERY_DB_REUSE_MAX).
+    close_old_connections()
+    try:
+        with delivery(execution_id, worker_id, lease or 0.0, beat or 0.0):
+            finished = run_execution(execution_id, worker_id=worker_id, lease_seconds=lease)
+        if finished is None:
+            _settle_duplicate(execution_id)
+    finally:
+        close_old_connections()

@@ -5,11 +5,12 @@ PostgreSQL: one statement in autocommit, ``UPDATE ... WHERE id IN (SELECT
 wait for each other, and the claimed rows come back with the claim (one
 round trip for a whole batch). SQLite has no row locks: a transaction
 (``BEGIN IMMEDIATE`` with ``"transaction_mode": "IMMEDIATE"``) serialises
-claimers and runs the same conditional ``UPDATE ... RETURNING``. Other
-databases lock with the ORM's ``select_for_update`` in a transaction and read
-the claim back by its own timestamp. Every claim is the model's fenced bulk
-transition (:meth:`TaskExecutionQuerySet.claim_and_fetch`), so only rows this
-worker really claimed are returned.
+claimers, picks the ready ids and claims them by primary key with the same
+conditional ``UPDATE ... RETURNING``. Other databases lock with the ORM's
+``select_for_update`` in a transaction and read the claim back by its own
+timestamp. Every claim is the model's fenced bulk transition
+(:meth:`TaskExecutionQuerySet.claim_and_fetch`), so only rows this worker
+really claimed are returned.
 """
 
 from __future__ import annotations
@@ -63,9 +64,12 @@ def claim_batch(
             cursor.execute(ready_ids.sql, ready_ids.params)
             if cursor.fetchone() is None:
                 return []
-        # Under the write lock (BEGIN IMMEDIATE), the same subquery on the ready index picks the rows.
-        with transaction.atomic(using=using):
-            return executions.filter(pk__in=ready_ids).claim_and_fetch(worker_id, lease_seconds, now=now)
+        # Under the write lock (BEGIN IMMEDIATE): pick the ids on the ready index, then claim them by
+        # primary key. (An "UPDATE ... WHERE id IN (subquery)" makes SQLite walk every waiting row.)
+        with transaction.atomic(using=using), connection.cursor() as cursor:
+            cursor.execute(ready_ids.sql, ready_ids.params)
+            ids = [row[0] for row in cursor.fetchall()]
+            return executions.filter(pk__in=ids).claim_and_fetch(worker_id, lease_seconds, now=now) if ids else []
     ready = executions.ready(now).filter(backend__in=list(backends))
     if queues:
         ready = ready.filter(queue__in=list(queues))

@@ -4,9 +4,11 @@ Run from the repository root (PostgreSQL on 127.0.0.1:5432 and Redis on 127.0.0.
 
     python -m benchmarks.celery            # 2,000 no-op tasks, worker concurrency 2
 
-Three variants share one prefork worker (concurrency 2) and one Redis (DB 2):
+Four variants share one prefork worker (concurrency 2) and one Redis (DB 2):
 ``rail`` (tracked in ``TaskExecution``, no Celery result), ``plain`` (result
-backend off) and ``plain+results`` (results stored in Redis). For each:
+backend off), ``plain+results`` (results stored in Redis) and ``plain_late``
+(``acks_late`` and ``reject_on_worker_lost``, the at-least-once options rail's
+task runs with, no results). For each:
 
 * enqueue: 2,000 calls while no worker consumes the queue (per-call p50/p99, calls/s);
 * drain: the worker starts consuming those 2,000; time until the last one ran;
@@ -163,7 +165,7 @@ def main() -> None:
     from rail_tasks import TaskExecution
     from tests.rail_tasks_celery.bench_redis import client
     from tests.rail_tasks_celery.celery_app import app
-    from tests.taskapp.tasks_celery import bench_noop, plain_noop
+    from tests.taskapp.tasks_celery import bench_noop, plain_noop, plain_noop_late
 
     redis = client()
     TaskExecution.objects.all().delete()
@@ -181,6 +183,11 @@ def main() -> None:
     def results_send(key: str) -> None:
         plain.apply_async((key,), queue=f"bench-{RUN}-plain_results", ignore_result=False)
 
+    late = app.tasks[plain_noop_late.name]
+
+    def late_send(key: str) -> None:
+        late.apply_async((key,), queue=f"bench-{RUN}-plain_late", ignore_result=True)
+
     worker = Worker(args.concurrency, args.prefetch)
     rows = {}
     try:
@@ -189,6 +196,9 @@ def main() -> None:
         rows["plain Celery, results off"] = measure("plain", f"bench-{RUN}-plain", args.count, plain_send, app, redis)
         rows["plain Celery, results on (Redis)"] = measure(
             "plain_results", f"bench-{RUN}-plain_results", args.count, results_send, app, redis
+        )
+        rows["plain Celery, acks_late, no results"] = measure(
+            "plain_late", f"bench-{RUN}-plain_late", args.count, late_send, app, redis
         )
     finally:
         worker.stop()
@@ -204,8 +214,10 @@ def main() -> None:
             f"{name:34} {r['enqueue_per_s']:10.0f} {r['enqueue_p50_ms']:10.2f} {r['enqueue_p99_ms']:10.2f} "
             f"{r['drain_per_s']:10.0f} {r['pickup_p50_ms']:10.2f} {r['pickup_p99_ms']:10.2f}"
         )
+    rail = rows["rail-tasks on Celery"]["drain_per_s"]
     base = rows["plain Celery, results on (Redis)"]["drain_per_s"]
-    print(f"\nrail drain / plain-with-results drain: {rows['rail-tasks on Celery']['drain_per_s'] / base:.2f}x")
+    late = rows["plain Celery, acks_late, no results"]["drain_per_s"]
+    print(f"\nrail drain / plain-with-results drain: {rail / base:.2f}x; / plain acks_late drain: {rail / late:.2f}x")
     print(f"executions tracked as completed in TaskExecution: {tracked}")
 
 

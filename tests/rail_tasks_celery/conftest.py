@@ -31,8 +31,11 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 class CeleryWorker:
     """One ``celery -A tests.rail_tasks_celery.celery_app:<app> worker`` subprocess."""
 
-    def __init__(self, app: str, log: Path, *, concurrency: int = 2, name: str = "w1") -> None:
+    def __init__(
+        self, app: str, log: Path, *, concurrency: int = 2, name: str = "w1", env: dict[str, str] | None = None
+    ) -> None:
         self.app = app
+        self.env = env or {}
         self.log = log
         self.concurrency = concurrency
         self.name = f"rt-{run_id()}-{name}@%h"
@@ -55,7 +58,7 @@ class CeleryWorker:
         with self.log.open("ab") as out:
             self.process = subprocess.Popen(
                 command,
-                env=subprocess_env(),
+                env={**subprocess_env(), **self.env},
                 cwd=REPO_ROOT,
                 stdout=out,
                 stderr=subprocess.STDOUT,
@@ -106,12 +109,18 @@ class CeleryWorker:
 def celery_worker_factory(
     django_db_setup: None, tmp_path: Path, request: pytest.FixtureRequest
 ) -> Iterator[Callable[..., CeleryWorker]]:
-    """``start(app="app", concurrency=2)``: start workers for one test; stopped (and logs shown on failure) after."""
+    """``start(app="app", concurrency=2, env=None)``: start workers for one test; stopped (and logs shown on failure) after."""
     workers: list[CeleryWorker] = []
 
-    def start(app: str = "app", concurrency: int = 2, name: str | None = None) -> CeleryWorker:
+    def start(
+        app: str = "app", concurrency: int = 2, name: str | None = None, env: dict[str, str] | None = None
+    ) -> CeleryWorker:
         worker = CeleryWorker(
-            app, tmp_path / f"worker-{len(workers)}.log", concurrency=concurrency, name=name or f"w{len(workers)}"
+            app,
+            tmp_path / f"worker-{len(workers)}.log",
+            concurrency=concurrency,
+            name=name or f"w{len(workers)}",
+            env=env,
         )
         workers.append(worker)
         return worker.start()

@@ -49,6 +49,9 @@ def apply(settings: dict[str, Any]) -> None:
     settings["CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP"] = True
     # Celery closes Django's connections around every task unless told to reuse them (docs/celery.md).
     settings["CELERY_DB_REUSE_MAX"] = 1000
+    if os.environ.get("RAIL_TASKS_TEST_CONN_MAX_AGE"):  # a worker subprocess that keeps its connection
+        settings["DATABASES"]["default"]["CONN_MAX_AGE"] = float(os.environ["RAIL_TASKS_TEST_CONN_MAX_AGE"])
+        settings["DATABASES"]["default"]["CONN_HEALTH_CHECKS"] = True
     if os.environ.get("RAIL_BENCH"):  # workers keep their database connection, as deployments do
         settings["DATABASES"]["default"]["CONN_MAX_AGE"] = None
         settings["DATABASES"]["default"]["CONN_HEALTH_CHECKS"] = True

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
+import re
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from celery import Celery
@@ -169,3 +172,13 @@ def test_generic_task_is_registered_on_the_apps() -> None:
         assert task.acks_late
         assert task.reject_on_worker_lost
         assert task.ignore_result
+
+
+def test_every_system_check_id_is_documented() -> None:
+    from rail_tasks_celery import backend
+
+    source = Path(inspect.getfile(backend)).read_text()
+    check_ids = set(re.findall(r'id="(rail_tasks_celery\.[EW]\d{3})"', source))
+    assert check_ids == {"rail_tasks_celery.E001", "rail_tasks_celery.E002", "rail_tasks_celery.W001"}
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "celery.md").read_text()
+    assert {i for i in check_ids if f"`{i}`" not in docs} == set()

@@ -175,3 +175,27 @@ def test_cancel_during_progress_writes_never_hangs(celery_worker_factory: StartW
         cancel_execution(result.id)
         row = wait_for_status(result.id, [Status.CANCELLED], timeout=15)
         assert row.exception_class == "rail_tasks.exceptions.TaskCancelled"
+
+
+def _backend_pids(count: int) -> list[int]:
+    pids = []
+    for _ in range(count):
+        result = tasks_celery.database_backend_pid.using(backend="celery").enqueue()
+        pids.append(wait_for_status(result.id, [Status.COMPLETED], timeout=30).result)
+    return pids
+
+
+def test_worker_keeps_its_database_connection_with_the_recommended_settings(
+    celery_worker_factory: StartWorker,
+) -> None:
+    """CELERY_DB_REUSE_MAX + CONN_MAX_AGE: one connection serves execution after execution (docs/celery.md)."""
+    celery_worker_factory(concurrency=1, env={"RAIL_TASKS_TEST_CONN_MAX_AGE": "600"})
+    pids = _backend_pids(4)
+    assert len(set(pids)) == 1, pids
+
+
+def test_worker_follows_conn_max_age_zero(celery_worker_factory: StartWorker) -> None:
+    """Django's default CONN_MAX_AGE=0: each execution closes its connection at the end, like a request."""
+    celery_worker_factory(concurrency=1)
+    pids = _backend_pids(3)
+    assert len(set(pids)) == 3, pids

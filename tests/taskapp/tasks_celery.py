@@ -64,6 +64,17 @@ def whoami() -> int:
     return os.getpid()
 
 
+@rail_tasks.task(max_retries=0)
+def database_backend_pid() -> int:
+    """The PostgreSQL server process of the connection this execution ran on."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        row = cursor.fetchone()
+    return int(row[0])
+
+
 # -- benchmarks/celery.py: one function, run as a rail task and as plain Celery tasks ---------------
 
 
@@ -92,4 +103,10 @@ def bench_noop(key: str) -> None:
 @shared_task(name="rail_bench.plain_noop")
 def plain_noop(key: str) -> None:
     """``bench_body`` as a plain Celery task."""
+    bench_body(key)
+
+
+@shared_task(name="rail_bench.plain_noop_late", acks_late=True, reject_on_worker_lost=True)
+def plain_noop_late(key: str) -> None:
+    """``bench_body`` as a plain Celery task with the delivery options rail's task uses (at least once)."""
     bench_body(key)

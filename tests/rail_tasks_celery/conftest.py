@@ -109,7 +109,10 @@ class CeleryWorker:
 def celery_worker_factory(
     django_db_setup: None, tmp_path: Path, request: pytest.FixtureRequest
 ) -> Iterator[Callable[..., CeleryWorker]]:
-    """``start(app="app", concurrency=2, env=None)``: start workers for one test; stopped (and logs shown on failure) after."""
+    """``start(app="app", concurrency=2, env=None)``: start workers for one test.
+
+    Stopped after the test; their logs are shown when it failed.
+    """
     workers: list[CeleryWorker] = []
 
     def start(

@@ -92,7 +92,8 @@ def test_a_batch_claim_is_one_statement_on_postgresql() -> None:
         assert len(queries) == 1, [query["sql"] for query in queries]
     else:  # SQLite: look without the lock; BEGIN IMMEDIATE, pick ids, UPDATE ... RETURNING, COMMIT
         assert len(queries) == 5, [query["sql"] for query in queries]
-        assert queries[3]["sql"].startswith("UPDATE") and "RETURNING" in queries[3]["sql"]
+        assert queries[3]["sql"].startswith("UPDATE")
+        assert "RETURNING" in queries[3]["sql"]
 
 
 def test_running_an_execution_by_id_costs_two_queries() -> None:

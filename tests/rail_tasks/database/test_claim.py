@@ -82,6 +82,21 @@ def test_claim_and_fetch_returns_the_claimed_rows_in_one_statement() -> None:
     assert TaskExecution.objects.filter(pk=low.pk).claim_and_fetch("w2") == []  # running: not ready
 
 
+def test_claim_and_fetch_reads_the_claim_back_where_update_cannot_return_rows(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The path for databases without ``UPDATE ... RETURNING`` (MySQL), forced on this one."""
+    monkeypatch.setattr(type(connection.features), "can_return_rows_from_update", False)
+    first = _row("first")
+    second = _row("second", priority=3)
+    with CaptureQueriesContext(connection) as queries:
+        claimed = TaskExecution.objects.filter(pk__in=[first.pk, second.pk]).claim_and_fetch("w1", 30)
+    assert [query["sql"].split()[0] for query in queries] == ["UPDATE", "SELECT"]
+    assert [row.pk for row in claimed] == [second.pk, first.pk]
+    assert all((row.status, row.attempts) == ("running", 1) for row in claimed)
+    assert TaskExecution.objects.filter(pk=first.pk).claim_and_fetch("w2") == []
+
+
 def test_a_batch_claim_is_one_statement_on_postgresql() -> None:
     for i in range(5):
         _row(str(i))

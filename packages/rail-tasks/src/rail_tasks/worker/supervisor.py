@@ -61,8 +61,6 @@ class Worker:
         self.signals = ShutdownSignals()
         self.listener = Listener(self.using)
         self.waiter = Waiter()
-        #: Descriptors found ready by the last wait (``None``: look at everything).
-        self.ready: set[int] | None = None
         self.children: list[ChildProcess] = []
         #: Claimed, not yet handed to a child: ``(execution, claimed at)``.
         self.buffer: deque[tuple[TaskExecution, float]] = deque()
@@ -131,7 +129,7 @@ class Worker:
     def _tick(self) -> bool:
         """One pass of the loop; ``False`` once the worker should exit."""
         now = time.monotonic()
-        if self._is_ready(self.signals):
+        if self.waiter.is_ready(self.signals):
             self.signals.clear()
         if self.signals.stage >= 1 and not self.stopping:
             self._begin_stop(now)
@@ -170,7 +168,7 @@ class Worker:
     def _wait(self, now: float) -> None:
         objects: list[Any] = [self.signals]
         deadlines = [now + self.options.poll]
-        may_claim = self._may_claim()
+        may_claim = self._may_claim(self._capacity())
         if may_claim:
             deadlines.append(self.next_poll)
         if self.listener.connected:
@@ -200,13 +198,7 @@ class Worker:
             # Every child has its next task queued: let a few reports gather, then handle them in one pass.
             time.sleep(min(timeout, COALESCE_SECONDS))
             timeout = 0.0
-        self.ready = self.waiter.wait(objects, timeout)
-
-    def _is_ready(self, *objects: Any) -> bool:
-        """Whether the last wait found any of ``objects`` ready (``True`` when it cannot tell)."""
-        if self.ready is None:
-            return True
-        return any((obj if isinstance(obj, int) else obj.fileno()) in self.ready for obj in objects)
+        self.waiter.wait(objects, timeout)
 
     def _saturated(self) -> bool:
         """Whether every child has work queued behind its running task (a late wake-up idles nobody)."""
@@ -236,7 +228,7 @@ class Worker:
     def _collect(self, now: float) -> None:
         """Read what children reported; notice children that exited."""
         for child in list(self.children):
-            if not self._is_ready(child.conn, child.process.sentinel):
+            if not self.waiter.is_ready(child.conn, child.process.sentinel):
                 continue  # nothing to read, still alive (its sentinel would be ready otherwise)
             self._read_messages(child, now)
             if child.process.is_alive():
@@ -291,7 +283,7 @@ class Worker:
         """Claim when there is room and work may be waiting; hand claimed rows to idle children."""
         self._dispatch(now)
         room = self._capacity()
-        if self._may_claim() and (self.maybe_more or now >= self.next_poll) and self.db.ready(now):
+        if self._may_claim(room) and (self.maybe_more or now >= self.next_poll) and self.db.ready(now):
             rows: list[TaskExecution] = []
             with self.db.attempt("claiming"):
                 rows = claim_batch(
@@ -313,16 +305,14 @@ class Worker:
             self.buffer.extend((row, now) for row in rows)
             self._dispatch(now)
 
-    def _may_claim(self) -> bool:
-        """Whether a claim is wanted once work is known to wait: there is room and the buffer is low.
+    def _may_claim(self, room: int) -> bool:
+        """Whether a claim is wanted once work is known to wait: there is ``room`` and the buffer is low.
 
         Claims top up in batches: the next one is made once the buffer is down
         to a couple of spares per child (enough to keep children busy while
         the claim runs).
         """
-        if self.stopping or len(self.buffer) > 2 * len(self.children):
-            return False
-        return self._capacity() > 0
+        return room > 0 and not self.stopping and len(self.buffer) <= 2 * len(self.children)
 
     def _dispatch(self, now: float) -> None:
         depth = self.pacing.depth
@@ -461,7 +451,7 @@ class Worker:
     def _listen(self, now: float) -> None:
         was_connected = self.listener.connected
         self._connect_listener(now)
-        if was_connected and not self._is_ready(self.listener):
+        if was_connected and not self.waiter.is_ready(self.listener):
             return  # nothing arrived on the LISTEN socket
         payloads = self.listener.drain()
         if not payloads:

@@ -28,12 +28,22 @@ class Waiter:
     def __init__(self) -> None:
         self._fds: tuple[int, ...] = ()
         self._poll: Any = None
+        #: Descriptors found ready by the last wait (``None``: unknown, look at everything).
+        self.ready: set[int] | None = None
+
+    def is_ready(self, *objects: Any) -> bool:
+        """Whether the last wait found any of ``objects`` ready (``True`` when it cannot tell)."""
+        return self.ready is None or any(_fd(obj) in self.ready for obj in objects)
 
     def wait(self, objects: list[Any], timeout: float) -> set[int] | None:
         """Wait up to ``timeout`` seconds; return the ready descriptors (``None``: unknown, check all).
 
         ``objects`` are integers (process sentinels) or objects with ``fileno()``.
         """
+        self.ready = self._wait(objects, timeout)
+        return self.ready
+
+    def _wait(self, objects: list[Any], timeout: float) -> set[int] | None:
         if not hasattr(select, "poll"):
             mp_wait(objects, timeout)
             return None

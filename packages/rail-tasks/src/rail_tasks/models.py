@@ -14,12 +14,13 @@ from typing import TYPE_CHECKING, Any, Self
 
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import connections, models
+from django.db import connections, models, router
 from django.db.models import F, Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from rail_tasks import statements
 from rail_tasks.status import ACTIVE_STATUSES, FINISHED_STATUSES, READY_STATUSES, Status
 
 if TYPE_CHECKING:
@@ -109,6 +110,25 @@ class TaskExecutionQuerySet(models.QuerySet["TaskExecution"]):
             claimed = list(mine)
         claimed.sort(key=lambda row: (-row.priority, row.created_at))
         return claimed
+
+    def claim_by_id(
+        self, execution_id: Any, worker_id: str, lease_seconds: float | None = None
+    ) -> TaskExecution | None:
+        """Claim the execution ``execution_id`` if it is ready; return it claimed, else ``None``.
+
+        What an engine's delivery does first. Where the database returns rows
+        from an update, this is one ``UPDATE ... RETURNING`` whose SQL is built
+        once per process (:mod:`rail_tasks.statements`); elsewhere it is
+        :meth:`claim_and_fetch` on that one row.
+        """
+        # The database QuerySet.update() would write to (these attributes are not in the stubs).
+        alias = self._db or router.db_for_write(self.model, **self._hints)  # type: ignore[attr-defined]
+        if connections[alias].features.can_return_rows_from_update:
+            values = _claim_values(worker_id, lease_seconds)
+            now, lease_expires_at = values["heartbeat_at"], values["lease_expires_at"]
+            return statements.claim_by_id(self.model, execution_id, worker_id, now, lease_expires_at, using=alias)
+        claimed = self.using(alias).filter(pk=execution_id).claim_and_fetch(worker_id, lease_seconds)
+        return claimed[0] if claimed else None
 
     def lease_expired(self, now: datetime | None = None) -> Self:
         """Running, but the worker's lease ran out (the worker is presumed lost)."""
@@ -289,16 +309,30 @@ class TaskExecution(models.Model):
                     setattr(self, name, value)
         return bool(updated)
 
+    def _update_attempt(self, attempt: int, **values: Any) -> bool:
+        """Write ``values`` if ``attempt`` still runs this execution (the fence of every worker-side write).
+
+        Plain values take the prebuilt statement (:mod:`rail_tasks.statements`);
+        computed ones (``F()``) go through :meth:`_update`.
+        """
+        if any(hasattr(value, "resolve_expression") for value in values.values()):
+            return self._update(self._running_attempt(attempt), **values)
+        if not statements.update_running_attempt(self, attempt, values):
+            return False
+        for name, value in values.items():
+            setattr(self, name, value)
+        return True
+
     def claim(self, worker_id: str, lease_seconds: float | None = None) -> bool:
         """``pending|retrying -> running`` for ``worker_id``; counts one attempt.
 
         Returns ``False`` when another delivery or worker got there first.
         """
-        claimed = type(self).objects.filter(pk=self.pk).claim_and_fetch(worker_id, lease_seconds)
-        if not claimed:
+        claimed = type(self).objects.claim_by_id(self.pk, worker_id, lease_seconds)
+        if claimed is None:
             return False
         for field in self._meta.concrete_fields:
-            setattr(self, field.attname, getattr(claimed[0], field.attname))
+            setattr(self, field.attname, getattr(claimed, field.attname))
         return True
 
     def _running_attempt(self, attempt: int) -> Q:
@@ -307,28 +341,21 @@ class TaskExecution(models.Model):
     def renew_lease(self, attempt: int, lease_seconds: float) -> bool:
         """Extend the lease of the running ``attempt`` (heartbeat)."""
         now = timezone.now()
-        return bool(
-            type(self)
-            .objects.filter(Q(pk=self.pk) & self._running_attempt(attempt))
-            .update(heartbeat_at=now, lease_expires_at=now + timedelta(seconds=lease_seconds))
-        )
+        values = {"heartbeat_at": now, "lease_expires_at": now + timedelta(seconds=lease_seconds)}
+        # The instance is left alone: a heartbeat thread renews while another thread runs the task.
+        return statements.update_running_attempt(self, attempt, values)
 
     def set_progress(self, attempt: int, progress: int, message: str | None) -> bool:
         """Record progress of the running ``attempt``; ``False`` if it no longer owns the row."""
         values: dict[str, Any] = {"progress": progress, "heartbeat_at": timezone.now()}
         if message is not None:
             values["progress_message"] = message[:255]
-        updated = type(self).objects.filter(Q(pk=self.pk) & self._running_attempt(attempt)).update(**values)
-        if updated:
-            self.progress = progress
-            if message is not None:
-                self.progress_message = message[:255]
-        return bool(updated)
+        return self._update_attempt(attempt, **values)
 
     def finish_completed(self, attempt: int, result: Any, expires_at: datetime | None) -> bool:
         """``running -> completed`` with ``result``, for the attempt that owns the row."""
-        return self._update(
-            self._running_attempt(attempt),
+        return self._update_attempt(
+            attempt,
             status=Status.COMPLETED,
             result=result,
             progress=100,
@@ -350,33 +377,35 @@ class TaskExecution(models.Model):
         expires_at: datetime | None,
     ) -> bool:
         """``running -> failed`` (or any active state when ``attempt`` is ``None``)."""
-        condition = self._running_attempt(attempt) if attempt is not None else Q(status__in=ACTIVE_STATUSES)
-        return self._update(
-            condition,
-            status=Status.FAILED,
-            error=error,
-            exception_class=exception_class,
-            traceback=traceback,
-            completed_at=timezone.now(),
-            expires_at=expires_at,
-            lease_expires_at=None,
-        )
+        values = {
+            "status": Status.FAILED,
+            "error": error,
+            "exception_class": exception_class,
+            "traceback": traceback,
+            "completed_at": timezone.now(),
+            "expires_at": expires_at,
+            "lease_expires_at": None,
+        }
+        if attempt is None:
+            return self._update(Q(status__in=ACTIVE_STATUSES), **values)
+        return self._update_attempt(attempt, **values)
 
     def schedule_retry(
         self, attempt: int | None, *, run_after: datetime, error: str, exception_class: str, traceback: str
     ) -> bool:
         """``running -> retrying`` with the next attempt not before ``run_after``."""
-        condition = self._running_attempt(attempt) if attempt is not None else Q(status=Status.RUNNING)
-        return self._update(
-            condition,
-            status=Status.RETRYING,
-            run_after=run_after,
-            error=error,
-            exception_class=exception_class,
-            traceback=traceback,
-            lease_expires_at=None,
-            worker_id="",
-        )
+        values = {
+            "status": Status.RETRYING,
+            "run_after": run_after,
+            "error": error,
+            "exception_class": exception_class,
+            "traceback": traceback,
+            "lease_expires_at": None,
+            "worker_id": "",
+        }
+        if attempt is None:
+            return self._update(Q(status=Status.RUNNING), **values)
+        return self._update_attempt(attempt, **values)
 
     def finish_cancelled(self, attempt: int | None = None, expires_at: datetime | None = None) -> bool:
         """End the execution as cancelled.
@@ -384,16 +413,17 @@ class TaskExecution(models.Model):
         With ``attempt`` ``None`` only a waiting execution (pending or retrying)
         is cancelled; with an attempt, the running attempt that saw the request.
         """
-        condition = self._running_attempt(attempt) if attempt is not None else Q(status__in=READY_STATUSES)
-        return self._update(
-            condition,
-            status=Status.CANCELLED,
-            completed_at=timezone.now(),
-            expires_at=expires_at,
-            lease_expires_at=None,
-            error="Cancelled",
-            exception_class="rail_tasks.exceptions.TaskCancelled",
-        )
+        values = {
+            "status": Status.CANCELLED,
+            "completed_at": timezone.now(),
+            "expires_at": expires_at,
+            "lease_expires_at": None,
+            "error": "Cancelled",
+            "exception_class": "rail_tasks.exceptions.TaskCancelled",
+        }
+        if attempt is None:
+            return self._update(Q(status__in=READY_STATUSES), **values)
+        return self._update_attempt(attempt, **values)
 
     def request_cancel(self) -> bool:
         """Ask a running execution to stop at its next progress update."""

@@ -218,15 +218,14 @@ def run_execution(
     """
     from rail_tasks.models import TaskExecution
 
-    rows = TaskExecution.objects.filter(pk=execution_id)
-    claimed = rows.claim_and_fetch(worker_id or default_worker_id(), lease_seconds)
-    if not claimed:
-        if rows.exists():
+    claimed = TaskExecution.objects.claim_by_id(execution_id, worker_id or default_worker_id(), lease_seconds)
+    if claimed is None:
+        if TaskExecution.objects.filter(pk=execution_id).exists():
             logger.debug("Execution %s was already claimed; duplicate delivery ignored", execution_id)
         else:
             logger.warning("Execution %s does not exist (deleted or never committed); nothing to run", execution_id)
         return None
-    return run_claimed_execution(claimed[0])
+    return run_claimed_execution(claimed)
 
 
 def run_claimed_execution(execution: TaskExecution) -> TaskExecution:

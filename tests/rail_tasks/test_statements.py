@@ -1,0 +1,176 @@
+"""The prebuilt claim and attempt writes (rail_tasks.statements) against the ORM's own ``update()``.
+
+Each test runs the same change both ways on twin rows and compares every
+column as stored and as returned, on whichever database the run uses
+(SQLite, PostgreSQL).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from rail_tasks import Status, TaskExecution, statements
+
+pytestmark = pytest.mark.django_db
+
+#: Columns that differ between twins by construction.
+_OWN = {"id"}
+
+
+def _twins(**fields: Any) -> tuple[TaskExecution, TaskExecution]:
+    values: dict[str, Any] = {
+        "name": "twin",
+        "task_path": "tests.taskapp.tasks.add",
+        "backend": "default",
+        "args": [1, {"nested": ["é", 2.5, None]}],
+        "kwargs": {"flag": True},
+        "metadata": {"traceparent": "00-abc-def-01"},
+        "max_retries": 2,
+        "timeout": 12.5,
+        "created_at": timezone.now() - timedelta(seconds=5),
+    }
+    values.update(fields)
+    return TaskExecution.objects.create(**values), TaskExecution.objects.create(**values)
+
+
+def _claim(execution_id: Any, worker_id: str, now: Any, lease_expires_at: Any) -> TaskExecution | None:
+    return statements.claim_by_id(TaskExecution, execution_id, worker_id, now, lease_expires_at, using="default")
+
+
+def _columns(row: TaskExecution) -> dict[str, Any]:
+    return {f.attname: getattr(row, f.attname) for f in TaskExecution._meta.concrete_fields if f.attname not in _OWN}
+
+
+def _stored(row: TaskExecution) -> dict[str, Any]:
+    return _columns(TaskExecution.objects.get(pk=row.pk))
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {},
+        {"status": Status.RETRYING, "attempts": 1, "started_at": timezone.now() - timedelta(minutes=3)},
+        {"cancel_requested": True, "priority": -40, "queue": "orders"},
+    ],
+    ids=["pending", "retrying-keeps-started_at", "clears-cancel"],
+)
+@pytest.mark.parametrize("lease", [30.0, None], ids=["lease", "no-lease"])
+def test_claim_by_id_writes_and_returns_what_the_orm_claim_does(fields: dict[str, Any], lease: float | None) -> None:
+    fast, orm = _twins(**fields)
+    now = timezone.now()
+    lease_expires_at = now + timedelta(seconds=lease) if lease else None
+    with CaptureQueriesContext(connection) as queries:
+        claimed = _claim(fast.pk, "celery-id@host", now, lease_expires_at)
+    (expected,) = TaskExecution.objects.filter(pk=orm.pk).claim_and_fetch("celery-id@host", lease, now=now)
+    assert claimed is not None
+    assert len(queries) == 1
+    assert claimed.pk == fast.pk
+    assert _columns(claimed) == _columns(expected)  # returned: JSON, datetimes, booleans converted alike
+    assert _stored(fast) == _stored(orm)
+    assert claimed._state.db == "default" and not claimed._state.adding
+
+
+def test_claim_by_id_claims_nothing_that_is_not_ready() -> None:
+    running, done = _twins()
+    assert _claim(running.pk, "w", timezone.now(), None) is not None
+    TaskExecution.objects.filter(pk=done.pk).update(status=Status.COMPLETED)
+    before = _stored(running)
+    assert _claim(running.pk, "other", timezone.now(), None) is None
+    assert _claim(done.pk, "other", timezone.now(), None) is None
+    assert _claim("5b0d2bd1-7b35-4c2e-9d6e-2f3f0e7c2a11", "w", timezone.now(), None) is None
+    assert _stored(running) == before  # the second delivery changed nothing
+
+
+def test_claim_by_id_accepts_the_id_as_text() -> None:
+    row, _ = _twins()
+    claimed = TaskExecution.objects.claim_by_id(str(row.pk), "w", 5)
+    assert claimed is not None and claimed.pk == row.pk and claimed.attempts == 1
+
+
+def test_queryset_claim_by_id_reads_back_where_update_cannot_return_rows(monkeypatch: pytest.MonkeyPatch) -> None:
+    """MySQL's path, forced here: the ORM claim, then a read of the claimed row."""
+    monkeypatch.setattr(type(connection.features), "can_return_rows_from_update", False)
+    row, _ = _twins()
+    with CaptureQueriesContext(connection) as queries:
+        claimed = TaskExecution.objects.claim_by_id(row.pk, "w", 5)
+    assert [query["sql"].split()[0] for query in queries] == ["UPDATE", "SELECT"]
+    assert claimed is not None and (claimed.status, claimed.attempts) == (Status.RUNNING, 1)
+    assert TaskExecution.objects.claim_by_id(row.pk, "w", 5) is None
+
+
+def _running_twins(**fields: Any) -> tuple[TaskExecution, TaskExecution]:
+    fast, orm = _twins(**fields)
+    now = timezone.now()
+    TaskExecution.objects.filter(pk__in=[fast.pk, orm.pk]).claim("w", 30, now=now)
+    return TaskExecution.objects.get(pk=fast.pk), TaskExecution.objects.get(pk=orm.pk)
+
+
+_NOW = timezone.now()
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        {
+            "status": Status.COMPLETED,
+            "result": {"rows": [1, 2], "note": "naïve ✓", "none": None},
+            "progress": 100,
+            "completed_at": _NOW,
+            "expires_at": _NOW + timedelta(days=1),
+            "lease_expires_at": None,
+            "error": "",
+            "exception_class": "",
+            "traceback": "",
+        },
+        {"status": Status.COMPLETED, "result": None, "completed_at": _NOW, "expires_at": None},
+        {"status": Status.COMPLETED, "result": "just text"},
+        {"status": Status.COMPLETED, "result": [None, 0, False]},
+        {"status": Status.FAILED, "error": "boom", "exception_class": "ValueError", "traceback": "Traceback..."},
+        {"status": Status.RETRYING, "run_after": _NOW + timedelta(seconds=9), "worker_id": "", "error": "e"},
+        {"progress": 42, "heartbeat_at": _NOW, "progress_message": "step 3 of 7"},
+        {"heartbeat_at": _NOW, "lease_expires_at": _NOW + timedelta(seconds=30)},
+    ],
+    ids=["completed", "result-null", "result-text", "result-list", "failed", "retrying", "progress", "lease"],
+)
+def test_update_running_attempt_writes_what_the_orm_update_does(values: dict[str, Any]) -> None:
+    fast, orm = _running_twins()
+    with CaptureQueriesContext(connection) as queries:
+        assert statements.update_running_attempt(fast, 1, values) is True
+    assert len(queries) == 1
+    assert TaskExecution.objects.filter(pk=orm.pk, status=Status.RUNNING, attempts=1).update(**values) == 1
+    assert _stored(fast) == _stored(orm)
+    if "result" in values and values["result"] is None:  # SQL NULL, not JSON null, as update() writes it
+        assert TaskExecution.objects.filter(pk=fast.pk, result__isnull=True).exists()
+
+
+def test_update_running_attempt_is_fenced_by_the_attempt() -> None:
+    row, finished = _running_twins()
+    before = _stored(row)
+    assert statements.update_running_attempt(row, 2, {"status": Status.COMPLETED}) is False  # an older attempt
+    assert _stored(row) == before
+    TaskExecution.objects.filter(pk=finished.pk).update(status=Status.FAILED)
+    assert statements.update_running_attempt(finished, 1, {"progress": 5}) is False  # no longer running
+    assert TaskExecution.objects.get(pk=finished.pk).progress == 0
+
+
+def test_transitions_use_one_query_and_update_the_instance() -> None:
+    owner = get_user_model().objects.create(username="owner")
+    row, _ = _running_twins(owner=owner)
+    with CaptureQueriesContext(connection) as queries:
+        assert row.set_progress(1, 30, "a third")
+        assert row.renew_lease(1, 60)
+        assert row.finish_completed(1, {"ok": True}, None)
+    assert len(queries) == 3
+    assert (row.status, row.progress, row.progress_message, row.result) == ("completed", 100, "a third", {"ok": True})
+    assert _columns(row) | {"lease_expires_at": None, "heartbeat_at": None} == _stored(row) | {
+        "lease_expires_at": None,
+        "heartbeat_at": None,
+    }
+    assert not row.finish_failed(1, error="late", exception_class="X", traceback="", expires_at=None)

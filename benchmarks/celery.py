@@ -4,11 +4,13 @@ Run from the repository root (PostgreSQL on 127.0.0.1:5432 and Redis on 127.0.0.
 
     python -m benchmarks.celery            # 2,000 no-op tasks, worker concurrency 2
 
-Four variants share one prefork worker (concurrency 2) and one Redis (DB 2):
+Five variants share one prefork worker (concurrency 2) and one Redis (DB 2):
 ``rail`` (tracked in ``TaskExecution``, no Celery result), ``plain`` (result
-backend off), ``plain+results`` (results stored in Redis) and ``plain_late``
+backend off), ``plain+results`` (results stored in Redis), ``plain_late``
 (``acks_late`` and ``reject_on_worker_lost``, the at-least-once options rail's
-task runs with, no results). For each:
+task runs with, no results) and ``floor``: ``plain_late`` plus the two writes
+no tracking can do without (claim and outcome of a ``TaskExecution`` row, raw
+SQL, nothing else), the fastest any tracked execution could be. For each:
 
 * enqueue: 2,000 calls while no worker consumes the queue (per-call p50/p99, calls/s);
 * drain: the worker starts consuming those 2,000; time until the last one ran;
@@ -165,7 +167,7 @@ def main() -> None:
     from rail_tasks import TaskExecution
     from tests.rail_tasks_celery.bench_redis import client
     from tests.rail_tasks_celery.celery_app import app
-    from tests.taskapp.tasks_celery import bench_noop, plain_noop, plain_noop_late
+    from tests.taskapp.tasks_celery import bench_noop, plain_noop, plain_noop_late, tracking_floor
 
     redis = client()
     TaskExecution.objects.all().delete()
@@ -188,6 +190,22 @@ def main() -> None:
     def late_send(key: str) -> None:
         late.apply_async((key,), queue=f"bench-{RUN}-plain_late", ignore_result=True)
 
+    floor = app.tasks[tracking_floor.name]
+    floor_rows = TaskExecution.objects.bulk_create(
+        TaskExecution(name="tracking_floor", task_path="-", backend="bench_floor") for _ in range(args.count + 200)
+    )
+    floor_ids = iter([str(row.pk) for row in floor_rows])
+
+    def floor_send(key: str) -> None:
+        floor.apply_async((key, next(floor_ids)), queue=f"bench-{RUN}-floor", ignore_result=True)
+
+    inserts = []  # the enqueue target is "plain Celery + one INSERT + at most 1 ms": measure the INSERT here
+    for _ in range(500):
+        start = time.perf_counter()
+        TaskExecution.objects.create(name="insert_probe", task_path="-", backend="bench_floor", args=["key"])
+        inserts.append(time.perf_counter() - start)
+    insert_p50 = _percentile(inserts, 50) * 1000
+
     worker = Worker(args.concurrency, args.prefetch)
     rows = {}
     try:
@@ -200,24 +218,35 @@ def main() -> None:
         rows["plain Celery, acks_late, no results"] = measure(
             "plain_late", f"bench-{RUN}-plain_late", args.count, late_send, app, redis
         )
+        rows["tracking floor: acks_late + 2 raw UPDATEs"] = measure(
+            "floor", f"bench-{RUN}-floor", args.count, floor_send, app, redis
+        )
     finally:
         worker.stop()
-    tracked = TaskExecution.objects.filter(status="completed").count()
+    tracked = TaskExecution.objects.filter(status="completed").exclude(backend="bench_floor").count()
     body = f"{args.sleep_ms:g} ms tasks" if args.sleep_ms else "no-op tasks"
     print(f"\n{args.count} {body}, prefork concurrency {args.concurrency}, prefetch {args.prefetch}, Redis broker")
     columns = ("enqueue/s", "enq p50 ms", "enq p99 ms", "drain/s", "pickup p50", "pickup p99")
-    header = f"{'variant':34} " + " ".join(f"{c:>10}" for c in columns)
+    header = f"{'variant':42} " + " ".join(f"{c:>10}" for c in columns)
     print(header)
     print("-" * len(header))
     for name, r in rows.items():
         print(
-            f"{name:34} {r['enqueue_per_s']:10.0f} {r['enqueue_p50_ms']:10.2f} {r['enqueue_p99_ms']:10.2f} "
+            f"{name:42} {r['enqueue_per_s']:10.0f} {r['enqueue_p50_ms']:10.2f} {r['enqueue_p99_ms']:10.2f} "
             f"{r['drain_per_s']:10.0f} {r['pickup_p50_ms']:10.2f} {r['pickup_p99_ms']:10.2f}"
         )
     rail = rows["rail-tasks on Celery"]["drain_per_s"]
     base = rows["plain Celery, results on (Redis)"]["drain_per_s"]
     late = rows["plain Celery, acks_late, no results"]["drain_per_s"]
+    floor = rows["tracking floor: acks_late + 2 raw UPDATEs"]["drain_per_s"]
     print(f"\nrail drain / plain-with-results drain: {rail / base:.2f}x; / plain acks_late drain: {rail / late:.2f}x")
+    print(f"tracking floor / plain-with-results drain: {floor / base:.2f}x; rail / tracking floor: {rail / floor:.2f}x")
+    plain_p50 = rows["plain Celery, results on (Redis)"]["enqueue_p50_ms"]
+    rail_p50 = rows["rail-tasks on Celery"]["enqueue_p50_ms"]
+    print(
+        f"enqueue p50: rail {rail_p50:.2f} ms; target plain-with-results {plain_p50:.2f} + one INSERT "
+        f"{insert_p50:.2f} + 1 ms = {plain_p50 + insert_p50 + 1:.2f} ms"
+    )
     print(f"executions tracked as completed in TaskExecution: {tracked}")
 
 

@@ -110,3 +110,31 @@ def plain_noop(key: str) -> None:
 def plain_noop_late(key: str) -> None:
     """``bench_body`` as a plain Celery task with the delivery options rail's task uses (at least once)."""
     bench_body(key)
+
+
+#: The least a tracked execution must write, as raw SQL on rail's own table (PostgreSQL).
+_FLOOR_CLAIM = (
+    "UPDATE rail_tasks_taskexecution SET status = 'running', attempts = attempts + 1, "
+    "started_at = COALESCE(started_at, now()), heartbeat_at = now() "
+    "WHERE id = %s AND status IN ('pending', 'retrying')"
+)
+_FLOOR_FINISH = (
+    "UPDATE rail_tasks_taskexecution SET status = 'completed', progress = 100, completed_at = now() "
+    "WHERE id = %s AND status = 'running' AND attempts = 1"
+)
+
+
+@shared_task(name="rail_bench.tracking_floor", acks_late=True, reject_on_worker_lost=True)
+def tracking_floor(key: str, execution_id: str) -> None:
+    """``bench_body`` between two raw UPDATEs of a ``TaskExecution`` row: the floor of any per-execution tracking.
+
+    No ORM, no hooks, no signals: only the claim and the outcome a tracked
+    execution cannot do without (benchmarks/celery.py compares rail with it).
+    """
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(_FLOOR_CLAIM, [execution_id])
+    bench_body(key)
+    with connection.cursor() as cursor:
+        cursor.execute(_FLOOR_FINISH, [execution_id])

@@ -74,7 +74,8 @@ def test_claim_by_id_writes_and_returns_what_the_orm_claim_does(fields: dict[str
     assert claimed.pk == fast.pk
     assert _columns(claimed) == _columns(expected)  # returned: JSON, datetimes, booleans converted alike
     assert _stored(fast) == _stored(orm)
-    assert claimed._state.db == "default" and not claimed._state.adding
+    assert claimed._state.db == "default"
+    assert not claimed._state.adding
 
 
 def test_claim_by_id_claims_nothing_that_is_not_ready() -> None:
@@ -91,7 +92,8 @@ def test_claim_by_id_claims_nothing_that_is_not_ready() -> None:
 def test_claim_by_id_accepts_the_id_as_text() -> None:
     row, _ = _twins()
     claimed = TaskExecution.objects.claim_by_id(str(row.pk), "w", 5)
-    assert claimed is not None and claimed.pk == row.pk and claimed.attempts == 1
+    assert claimed is not None
+    assert (claimed.pk, claimed.attempts) == (row.pk, 1)
 
 
 def test_queryset_claim_by_id_reads_back_where_update_cannot_return_rows(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -101,7 +103,8 @@ def test_queryset_claim_by_id_reads_back_where_update_cannot_return_rows(monkeyp
     with CaptureQueriesContext(connection) as queries:
         claimed = TaskExecution.objects.claim_by_id(row.pk, "w", 5)
     assert [query["sql"].split()[0] for query in queries] == ["UPDATE", "SELECT"]
-    assert claimed is not None and (claimed.status, claimed.attempts) == (Status.RUNNING, 1)
+    assert claimed is not None
+    assert (claimed.status, claimed.attempts) == (Status.RUNNING, 1)
     assert TaskExecution.objects.claim_by_id(row.pk, "w", 5) is None
 
 

@@ -26,6 +26,7 @@ from typing import Any
 import channels_graphql_ws
 import graphene
 from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
 from django.contrib.auth.models import AnonymousUser
 
 from rail_tasks_graphql.errors import not_found, unauthenticated
@@ -41,6 +42,21 @@ __all__ = [
     "TaskUpdatedSubscription",
     "broadcast",
 ]
+
+
+#: Broadcast after a task's final event. Each subscription takes its notifications in order, so
+#: when this one reaches it the final event has been sent, and the subscription ends then.
+#: (``unsubscribe_async`` right after the broadcast could cancel it before it sent that event.)
+_END: dict[str, Any] = {"rail_tasks_end": True}
+
+
+async def _ended(payload: dict[str, Any], info: Any, cls: type[channels_graphql_ws.Subscription], task_id: str) -> bool:
+    """Whether ``payload`` is the end marker; if so, stop this connection's subscriptions to the task."""
+    if not payload.get("rail_tasks_end"):
+        return False
+    message = {"type": "unsubscribe", "group": cls._group_name(task_id)}
+    await get_channel_layer().send(info.context.channel_name, message)
+    return True
 
 
 def _scope_user(info: Any) -> Any:
@@ -79,6 +95,8 @@ class TaskUpdatedSubscription(TaskExecutionFields, channels_graphql_ws.Subscript
 
     @staticmethod
     async def publish(payload: dict[str, Any], info: Any, task_id: str) -> TaskSnapshot | None:
+        if await _ended(payload, info, TaskUpdatedSubscription, task_id):
+            return None
         return await _visible(payload, info)
 
 
@@ -94,6 +112,8 @@ class TaskProgressSubscription(TaskExecutionFields, channels_graphql_ws.Subscrip
 
     @staticmethod
     async def publish(payload: dict[str, Any], info: Any, task_id: str) -> TaskSnapshot | None:
+        if await _ended(payload, info, TaskProgressSubscription, task_id):
+            return None
         snapshot = await _visible(payload, info)
         if snapshot is None or not (snapshot.event == "progress" or snapshot.is_finished):
             return None
@@ -133,4 +153,4 @@ async def broadcast(snapshot: TaskSnapshot) -> None:
         await MyTaskUpdatesSubscription.broadcast_async(group=str(snapshot.owner_id), payload=payload)
     if snapshot.event in FINAL_EVENTS:
         for cls in (TaskUpdatedSubscription, TaskProgressSubscription):
-            await cls.unsubscribe_async(group=snapshot.id)
+            await cls.broadcast_async(group=snapshot.id, payload=_END)

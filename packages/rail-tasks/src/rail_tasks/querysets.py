@@ -120,8 +120,8 @@ class TaskExecutionQuerySet(models.QuerySet["TaskExecution"]):
         # The database QuerySet.update() would write to (these attributes are not in the stubs).
         alias = self._db or router.db_for_write(self.model, **self._hints)  # type: ignore[attr-defined]
         if connections[alias].features.can_return_rows_from_update:
-            values = _claim_values(worker_id, lease_seconds)
-            now, lease_expires_at = values["heartbeat_at"], values["lease_expires_at"]
+            now = timezone.now()
+            lease_expires_at = _lease_expires_at(now, lease_seconds)
             return statements.claim_by_id(self.model, execution_id, worker_id, now, lease_expires_at, using=alias)
         claimed = self.using(alias).filter(pk=execution_id).claim_and_fetch(worker_id, lease_seconds)
         return claimed[0] if claimed else None
@@ -154,6 +154,11 @@ def _claim_values(worker_id: str, lease_seconds: float | None, now: datetime | N
         "worker_id": worker_id[:64],
         "started_at": Coalesce(F("started_at"), now),
         "heartbeat_at": now,
-        "lease_expires_at": now + timedelta(seconds=lease_seconds) if lease_seconds else None,
+        "lease_expires_at": _lease_expires_at(now, lease_seconds),
         "cancel_requested": False,
     }
+
+
+def _lease_expires_at(now: datetime, lease_seconds: float | None) -> datetime | None:
+    """When a lease taken at ``now`` runs out (``None``: no lease)."""
+    return now + timedelta(seconds=lease_seconds) if lease_seconds else None

@@ -172,12 +172,17 @@ class TaskExecution(models.Model):
                     setattr(self, name, value)
         return bool(updated)
 
-    def _update_attempt(self, attempt: int, **values: Any) -> bool:
+    def _update_attempt(self, attempt: int | None, without_attempt: Q | None = None, **values: Any) -> bool:
         """Write ``values`` if ``attempt`` still runs this execution (the fence of every worker-side write).
 
-        Plain values take the prebuilt statement (:mod:`rail_tasks.statements`);
-        computed ones (``F()``) go through :meth:`_update`.
+        With ``attempt`` ``None``, where ``without_attempt`` holds instead. Plain
+        values of an attempt take the prebuilt statement
+        (:mod:`rail_tasks.statements`); the rest goes through :meth:`_update`.
         """
+        if attempt is None:
+            if without_attempt is None:
+                raise ValueError("an attempt or a condition without one is needed")
+            return self._update(without_attempt, **values)
         if any(hasattr(value, "resolve_expression") for value in values.values()):
             return self._update(self._running_attempt(attempt), **values)
         if not statements.update_running_attempt(self, attempt, values):
@@ -240,35 +245,33 @@ class TaskExecution(models.Model):
         expires_at: datetime | None,
     ) -> bool:
         """``running -> failed`` (or any active state when ``attempt`` is ``None``)."""
-        values = {
-            "status": Status.FAILED,
-            "error": error,
-            "exception_class": exception_class,
-            "traceback": traceback,
-            "completed_at": timezone.now(),
-            "expires_at": expires_at,
-            "lease_expires_at": None,
-        }
-        if attempt is None:
-            return self._update(Q(status__in=ACTIVE_STATUSES), **values)
-        return self._update_attempt(attempt, **values)
+        return self._update_attempt(
+            attempt,
+            Q(status__in=ACTIVE_STATUSES),
+            status=Status.FAILED,
+            error=error,
+            exception_class=exception_class,
+            traceback=traceback,
+            completed_at=timezone.now(),
+            expires_at=expires_at,
+            lease_expires_at=None,
+        )
 
     def schedule_retry(
         self, attempt: int | None, *, run_after: datetime, error: str, exception_class: str, traceback: str
     ) -> bool:
         """``running -> retrying`` with the next attempt not before ``run_after``."""
-        values = {
-            "status": Status.RETRYING,
-            "run_after": run_after,
-            "error": error,
-            "exception_class": exception_class,
-            "traceback": traceback,
-            "lease_expires_at": None,
-            "worker_id": "",
-        }
-        if attempt is None:
-            return self._update(Q(status=Status.RUNNING), **values)
-        return self._update_attempt(attempt, **values)
+        return self._update_attempt(
+            attempt,
+            Q(status=Status.RUNNING),
+            status=Status.RETRYING,
+            run_after=run_after,
+            error=error,
+            exception_class=exception_class,
+            traceback=traceback,
+            lease_expires_at=None,
+            worker_id="",
+        )
 
     def finish_cancelled(self, attempt: int | None = None, expires_at: datetime | None = None) -> bool:
         """End the execution as cancelled.
@@ -276,17 +279,16 @@ class TaskExecution(models.Model):
         With ``attempt`` ``None`` only a waiting execution (pending or retrying)
         is cancelled; with an attempt, the running attempt that saw the request.
         """
-        values = {
-            "status": Status.CANCELLED,
-            "completed_at": timezone.now(),
-            "expires_at": expires_at,
-            "lease_expires_at": None,
-            "error": "Cancelled",
-            "exception_class": "rail_tasks.exceptions.TaskCancelled",
-        }
-        if attempt is None:
-            return self._update(Q(status__in=READY_STATUSES), **values)
-        return self._update_attempt(attempt, **values)
+        return self._update_attempt(
+            attempt,
+            Q(status__in=READY_STATUSES),
+            status=Status.CANCELLED,
+            completed_at=timezone.now(),
+            expires_at=expires_at,
+            lease_expires_at=None,
+            error="Cancelled",
+            exception_class="rail_tasks.exceptions.TaskCancelled",
+        )
 
     def request_cancel(self) -> bool:
         """Ask a running execution to stop at its next progress update."""
@@ -294,8 +296,8 @@ class TaskExecution(models.Model):
 
     def release(self, attempt: int) -> bool:
         """Hand a running attempt back to the queue without counting it (graceful shutdown)."""
-        return self._update(
-            self._running_attempt(attempt),
+        return self._update_attempt(
+            attempt,
             status=Status.PENDING,
             attempts=F("attempts") - 1,
             worker_id="",

@@ -314,8 +314,9 @@ def test_hook_execution_context(plugin: Register) -> None:
 
     plugin(Traces(), "traces")
     ok = tasks.ledger_task.enqueue("wrapped")
-    # Entered inside the running task (current_task() is set), before the body; exited after it, before finishing.
-    assert log == [("enter", ok.id, 0), ("exit", None, 1, "running")]
+    # Entered inside the running task (current_task() is set), before the body; exited after the outcome was
+    # recorded and its hooks fired, so a span ends with the outcome.
+    assert log == [("enter", ok.id, 0), ("exit", None, 1, "completed")]
 
     log.clear()
     failed = tasks.always_fails.enqueue("boom")
@@ -485,9 +486,9 @@ def test_hook_notify(plugin: Register) -> None:
         "notify:progress",
         "progress:100",
         "notify:progress",
-        "context:exit",
         "complete",
         "notify:completed",
+        "context:exit",
     ]
 
     sequence.events.clear()
@@ -504,7 +505,7 @@ def test_hook_notify(plugin: Register) -> None:
 
     sequence.events.clear()
     tasks.always_fails.enqueue("x")
-    assert sequence.events[-2:] == ["fail:final", "notify:failed"]
+    assert sequence.events[-3:] == ["fail:final", "notify:failed", "context:exit"]
 
     sequence.events.clear()
     waiting = tasks.add.using(backend="database").enqueue(1, 2)
@@ -594,13 +595,13 @@ def test_raising_hooks_are_logged_with_the_plugin_name_and_change_nothing(plugin
     assert row.result == {"ok": True, "dataset_id": "c1", "file_path": "/reports/c1.pdf"}
     assert first.events == last.events
     assert first.events[0] == "enqueue_metadata"
-    assert first.events[-1] == "notify:completed"
+    assert first.events[-2:] == ["notify:completed", "context:exit"]
     assert "context:enter" in first.events
     assert "context:exit" in first.events
 
     failed = tasks.always_fails.enqueue("still fails")
     assert TaskExecution.objects.get(pk=failed.id).status == Status.FAILED
-    assert first.events[-2:] == last.events[-2:] == ["fail:final", "notify:failed"]
+    assert first.events[-3:] == last.events[-3:] == ["fail:final", "notify:failed", "context:exit"]
 
     assert registered_backends()["sync"] == "rail_tasks.backends.sync.SyncBackend"
 

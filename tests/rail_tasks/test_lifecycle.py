@@ -91,7 +91,8 @@ def test_unserialisable_result_is_a_failure() -> None:
     result = tasks.returns_unserialisable.enqueue()
     row = TaskExecution.objects.get(pk=result.id)
     assert row.status == Status.FAILED
-    assert row.exception_class == "builtins.TypeError"
+    assert row.exception_class == "rail_tasks.exceptions.InvalidTaskResult"
+    assert "return value: object" in row.error
 
 
 def test_cooperative_timeout_fails_the_task() -> None:

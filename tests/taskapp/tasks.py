@@ -123,3 +123,35 @@ def ledger_task(label: str) -> str:
 def plain_django_task(value: int) -> int:
     """Declared with Django's own decorator: runs on a rail backend with the settings' defaults."""
     return value + 1
+
+
+# -- one attempt: how a task can end (tests/rail_tasks/test_attempt.py) --------------------
+
+
+@rail_tasks.task(max_retries=0)
+def exits_the_process(code: int) -> None:
+    """``sys.exit`` inside a task: the attempt fails, the worker keeps running."""
+    raise SystemExit(code)
+
+
+@rail_tasks.task(max_retries=0)
+def interrupted_by_keyboard() -> None:
+    raise KeyboardInterrupt
+
+
+@rail_tasks.task(max_retries=3, retry_delay=0)
+def returns_a_datetime() -> Any:
+    """A side effect, then a value JSON cannot carry: it must run once, not once per retry."""
+    _ledger("start")
+    from django.utils import timezone
+
+    return {"when": timezone.now()}
+
+
+@rail_tasks.task(max_retries=0)
+def computes_until_stopped(seconds: float) -> str:
+    """Busy in Python code, never reporting progress: only an interrupt stops it early."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        time.sleep(0.01)
+    return "done"

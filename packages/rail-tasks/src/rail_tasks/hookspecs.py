@@ -17,6 +17,39 @@ section in ``docs/hooks.md`` and a ``test_hook_<name>`` test.
 task enqueuing another); "worker" means wherever the execution runs (a
 database worker, a Celery worker, a thread of the thread backend, inline for
 ``sync``).
+
+The protocol of one execution
+-----------------------------
+
+Web process (where ``enqueue`` is called)::
+
+    rail_tasks_enqueue_metadata        before the INSERT
+    rail_tasks_enqueue                 after the INSERT
+      rail_tasks_notify("enqueued")
+    Django signal task_enqueued
+    -- the transaction commits --
+    rail_tasks_submitted               after the backend handed the message to its engine
+
+Worker, one attempt (the runner; every engine)::
+
+    Django signal task_started
+    rail_tasks_start
+      rail_tasks_notify("started")
+    rail_tasks_execution_context       entered
+      the task function                  (rail_tasks_progress + notify("progress") per update)
+      the outcome, recorded while the context is still open:
+        rail_tasks_complete  + notify("completed") + Django signal task_finished
+      | rail_tasks_fail      + notify("retrying")                              (a retry follows)
+      | rail_tasks_fail      + notify("failed")    + Django signal task_finished
+      | rail_tasks_cancel    + notify("cancelled") + Django signal task_finished
+    rail_tasks_execution_context       exited (with the task's exception, if it raised)
+
+An outcome recorded outside the task's process (a hard timeout that ended the
+process, a lost worker found by the reaper, a cancel that ended a database
+worker's child) fires the same outcome hooks once, in the process that
+recorded it, without an execution context. ``rail_tasks_worker_start`` and
+``rail_tasks_worker_stop`` bracket every process that runs attempts or records
+their outcomes. ``tests/rail_tasks/test_hooks.py`` holds this order.
 """
 
 from __future__ import annotations
@@ -61,20 +94,27 @@ def rail_tasks_register_backends(register: Callable[[str, str], None]) -> None:
 
 
 @hookspec
-def rail_tasks_enqueue_metadata(task: Task[..., Any], args: list[Any], kwargs: dict[str, Any]) -> dict[str, Any] | None:
+def rail_tasks_enqueue_metadata(
+    task: Task[..., Any], args: list[Any], kwargs: dict[str, Any], retry_of: TaskExecution | None
+) -> dict[str, Any] | None:
     """Attach metadata that travels with the execution to the worker.
 
     :param task: the ``django.tasks.Task`` being enqueued.
     :param args: positional arguments, already JSON-normalised.
     :param kwargs: keyword arguments, already JSON-normalised.
+    :param retry_of: on a manual retry (``retry_execution``, the admin's or
+        GraphQL's retry), the finished execution about to run again, with the
+        metadata of its earlier enqueue; ``None`` for a new enqueue.
     :returns: a JSON-serialisable dict merged into ``TaskExecution.metadata``
         (on equal keys the implementation called last wins), or ``None``. A
         value that is not a JSON object is logged and dropped.
 
-    Called in the web process before the execution row is inserted. Use it to
-    propagate context, for example a trace's ``traceparent``.
+    Called in the web process before the execution row is inserted, and again
+    on each manual retry (a retry gets fresh context). Use it to propagate
+    context, for example a trace's ``traceparent``.
 
     .. versionadded:: 0.1
+    .. versionchanged:: 0.2 ``retry_of``; also called on manual retries.
     """
 
 
@@ -89,6 +129,58 @@ def rail_tasks_enqueue(execution: TaskExecution) -> None:
     The return value is not used.
 
     .. versionadded:: 0.1
+    """
+
+
+@hookspec
+def rail_tasks_submitted(execution: TaskExecution, message_id: str) -> None:
+    """The backend handed the execution's message to its engine.
+
+    :param execution: the row (``pending``, or ``retrying`` for a retry's re-submission).
+    :param message_id: the engine's id for the message (a Celery task id, a
+        Dramatiq message id, a Django-Q2 task id; the execution id for the
+        ``sync``, ``thread`` and ``database`` backends).
+
+    Called once the enqueuing transaction committed (never for a rolled-back
+    enqueue), in the process that submitted, after the engine accepted the
+    message; not called when handing it over failed (the reaper resends it
+    later). The return value is not used.
+
+    .. versionadded:: 0.2
+    """
+
+
+# ---------------------------------------------------------------------------
+# Worker processes
+# ---------------------------------------------------------------------------
+
+
+@hookspec
+def rail_tasks_worker_start(worker_id: str) -> None:
+    """A process that runs attempts (or records their outcomes) started.
+
+    :param worker_id: the process's worker id (``host:pid`` or the engine's name for it).
+
+    Called once per process: a database worker's supervisor and each of its
+    children, each Celery pool process, each Dramatiq or Django-Q2 worker
+    process. Use it to set up per-process resources (exporters, clients).
+    The return value is not used.
+
+    .. versionadded:: 0.2
+    """
+
+
+@hookspec
+def rail_tasks_worker_stop(worker_id: str) -> None:
+    """A process that ran attempts is about to exit.
+
+    :param worker_id: as given to :func:`rail_tasks_worker_start`.
+
+    Called once, when the engine lets the process end cleanly (not on
+    SIGKILL). Flush what must not be lost here: telemetry exporters, buffers.
+    The return value is not used.
+
+    .. versionadded:: 0.2
     """
 
 
@@ -117,13 +209,16 @@ def rail_tasks_execution_context(execution: TaskExecution) -> AbstractContextMan
     :param execution: the running row; ``metadata`` holds what
         :func:`rail_tasks_enqueue_metadata` attached.
     :returns: a context manager entered just before the task function runs and
-        exited right after it returns or raises (the exception is passed to
-        ``__exit__``), or ``None``. A context manager cannot swallow the task's
-        exception: the outcome is recorded as it happened.
+        exited after the attempt's outcome was recorded and its outcome hooks
+        (``complete``, ``fail``, ``cancel``) fired, so a span can end with the
+        outcome; the task's exception, if it raised, is passed to
+        ``__exit__``. ``None`` for no context. A context manager cannot
+        swallow the task's exception: the outcome is recorded as it happened.
 
     Called in the worker, once per attempt.
 
     .. versionadded:: 0.1
+    .. versionchanged:: 0.2 outcome hooks fire before the context exits.
     """
 
 
@@ -187,6 +282,20 @@ def rail_tasks_cancel(execution: TaskExecution) -> None:
     used.
 
     .. versionadded:: 0.1
+    """
+
+
+@hookspec
+def rail_tasks_cancel_requested(execution: TaskExecution) -> None:
+    """Cancellation of a running execution was requested; its worker stops it shortly.
+
+    :param execution: the row, still ``running``, with ``cancel_requested`` set.
+
+    Called in the process that asked (a view, the admin, a GraphQL mutation).
+    The outcome arrives later through :func:`rail_tasks_cancel` in the worker.
+    The return value is not used.
+
+    .. versionadded:: 0.2
     """
 
 

@@ -68,6 +68,12 @@ class TaskExecution(models.Model):
 
     created_at = models.DateTimeField(_("created at"), default=timezone.now)
     started_at = models.DateTimeField(_("started at"), null=True, blank=True)
+    attempt_started_at = models.DateTimeField(
+        _("attempt started at"),
+        null=True,
+        blank=True,
+        help_text=_("When the current attempt's task function started; empty while claimed but not started."),
+    )
     completed_at = models.DateTimeField(_("completed at"), null=True, blank=True)
     run_after = models.DateTimeField(_("run after"), null=True, blank=True)
     expires_at = models.DateTimeField(_("expires at"), null=True, blank=True)
@@ -270,6 +276,7 @@ class TaskExecution(models.Model):
             exception_class=exception_class,
             traceback=traceback,
             lease_expires_at=None,
+            attempt_started_at=None,
             worker_id="",
         )
 
@@ -294,20 +301,34 @@ class TaskExecution(models.Model):
         """Ask a running execution to stop at its next progress update."""
         return self._update(Q(status=Status.RUNNING), cancel_requested=True)
 
-    def release(self, attempt: int) -> bool:
-        """Hand a running attempt back to the queue without counting it (graceful shutdown)."""
-        return self._update_attempt(
-            attempt,
+    def release(self, attempt: int, *, unstarted_only: bool = False) -> bool:
+        """Hand a running attempt back to the queue without counting it.
+
+        For graceful shutdown, and for claims whose task function never started
+        (``unstarted_only``: only while no start was recorded, see
+        :meth:`TaskExecutionQuerySet.mark_started`).
+        """
+        condition = self._running_attempt(attempt)
+        if unstarted_only:
+            condition &= Q(attempt_started_at__isnull=True)
+        return self._update(
+            condition,
             status=Status.PENDING,
             attempts=F("attempts") - 1,
             worker_id="",
             lease_expires_at=None,
+            attempt_started_at=None,
         )
 
-    def reset_for_retry(self) -> bool:
-        """``failed|cancelled -> pending``: run a finished execution again from scratch."""
+    def reset_for_retry(self, *, metadata: dict[str, Any] | None = None) -> bool:
+        """``failed|cancelled -> pending``: run a finished execution again from scratch.
+
+        :param metadata: replaces ``metadata`` (what plugins attached to the new enqueue).
+        """
+        extra: dict[str, Any] = {} if metadata is None else {"metadata": metadata}
         return self._update(
             Q(status__in=(Status.FAILED, Status.CANCELLED)),
+            **extra,
             status=Status.PENDING,
             attempts=0,
             progress=0,
@@ -322,4 +343,5 @@ class TaskExecution(models.Model):
             run_after=None,
             cancel_requested=False,
             worker_id="",
+            attempt_started_at=None,
         )

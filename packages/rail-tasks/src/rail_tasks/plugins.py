@@ -317,10 +317,19 @@ class _Hooks:
                 logger.exception("rail-tasks plugin %r raised in hook rail_tasks_register_backends", impl.plugin_name)
         return {name: path for name, (path, _) in found.items()}
 
-    def enqueue_metadata(self, task: Task[..., Any], args: list[Any], kwargs: dict[str, Any]) -> dict[str, Any]:
-        """Merge what plugins attach to a new execution."""
+    def enqueue_metadata(
+        self,
+        task: Task[..., Any],
+        args: list[Any],
+        kwargs: dict[str, Any],
+        retry_of: TaskExecution | None = None,
+    ) -> dict[str, Any]:
+        """Merge what plugins attach to a new execution (or a manual retry of ``retry_of``)."""
         merged: dict[str, Any] = {}
-        for plugin_name, contributed in self._each("rail_tasks_enqueue_metadata", task=task, args=args, kwargs=kwargs):
+        contributions = self._each(
+            "rail_tasks_enqueue_metadata", task=task, args=args, kwargs=kwargs, retry_of=retry_of
+        )
+        for plugin_name, contributed in contributions:
             if contributed is None:
                 continue
             try:
@@ -339,6 +348,22 @@ class _Hooks:
         """Fire ``rail_tasks_enqueue`` then ``notify('enqueued')``."""
         self._call("rail_tasks_enqueue", execution=execution)
         self.notify(execution, "enqueued")
+
+    def submitted(self, execution: TaskExecution, message_id: str) -> None:
+        """Fire ``rail_tasks_submitted``."""
+        self._call("rail_tasks_submitted", execution=execution, message_id=message_id)
+
+    def worker_start(self, worker_id: str) -> None:
+        """Fire ``rail_tasks_worker_start``."""
+        self._call("rail_tasks_worker_start", worker_id=worker_id)
+
+    def worker_stop(self, worker_id: str) -> None:
+        """Fire ``rail_tasks_worker_stop``."""
+        self._call("rail_tasks_worker_stop", worker_id=worker_id)
+
+    def cancel_requested(self, execution: TaskExecution) -> None:
+        """Fire ``rail_tasks_cancel_requested``."""
+        self._call("rail_tasks_cancel_requested", execution=execution)
 
     def start(self, execution: TaskExecution) -> None:
         """Fire ``rail_tasks_start`` then ``notify('started')``."""

@@ -6,6 +6,7 @@ attempt), so two workers can never both claim one execution.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Self
 
@@ -65,18 +66,33 @@ class TaskExecutionQuerySet(models.QuerySet["TaskExecution"]):
         """Cancelled before it finished."""
         return self.filter(status=Status.CANCELLED)
 
-    def claim(self, worker_id: str, lease_seconds: float | None = None, *, now: datetime | None = None) -> int:
+    def claim(
+        self,
+        worker_id: str,
+        lease_seconds: float | None = None,
+        *,
+        now: datetime | None = None,
+        started: bool = True,
+    ) -> int:
         """Bulk :meth:`TaskExecution.claim`: every row of this queryset still ready becomes ``running``.
 
-        Returns how many rows were claimed (the database worker claims the
-        rows it has just locked this way, one attempt counted on each).
+        Returns how many rows were claimed (one attempt counted on each).
         ``now`` is written to ``heartbeat_at``, so the caller can read back
-        exactly the rows of this claim.
+        exactly the rows of this claim. With ``started=False`` the attempts
+        are claimed ahead of running (the database worker's prefetch): until
+        :meth:`mark_started` records that their task function started, a
+        crash of the worker hands them back without cost.
         """
-        return self.filter(status__in=READY_STATUSES).update(**_claim_values(worker_id, lease_seconds, now))
+        values = _claim_values(worker_id, lease_seconds, now, started=started)
+        return self.filter(status__in=READY_STATUSES).update(**values)
 
     def claim_and_fetch(
-        self, worker_id: str, lease_seconds: float | None = None, *, now: datetime | None = None
+        self,
+        worker_id: str,
+        lease_seconds: float | None = None,
+        *,
+        now: datetime | None = None,
+        started: bool = True,
     ) -> list[TaskExecution]:
         """Like :meth:`claim`, but return the claimed rows, highest priority first, then oldest.
 
@@ -86,7 +102,7 @@ class TaskExecutionQuerySet(models.QuerySet["TaskExecution"]):
         this way, so a delivery costs one query before the task starts.
         """
         ready = self.filter(status__in=READY_STATUSES)
-        values = _claim_values(worker_id, lease_seconds, now)
+        values = _claim_values(worker_id, lease_seconds, now, started=started)
         model = self.model
         if connections[ready.db].features.can_return_rows_from_update:
             meta = model._meta
@@ -126,6 +142,21 @@ class TaskExecutionQuerySet(models.QuerySet["TaskExecution"]):
         claimed = self.using(alias).filter(pk=execution_id).claim_and_fetch(worker_id, lease_seconds)
         return claimed[0] if claimed else None
 
+    def mark_started(self, held: Iterable[tuple[Any, int]], *, now: datetime | None = None) -> int:
+        """Record that the task function of each ``(execution id, attempt)`` started (one ``UPDATE``).
+
+        For engines that claim ahead of running (:meth:`claim` with
+        ``started=False``); an attempt counts once it started. Returns how many
+        rows were marked.
+        """
+        condition = Q()
+        for pk, attempt in held:
+            condition |= Q(pk=pk, attempts=attempt)
+        if not condition:
+            return 0
+        rows = self.filter(condition, status=Status.RUNNING, attempt_started_at__isnull=True)
+        return rows.update(attempt_started_at=now or timezone.now())
+
     def lease_expired(self, now: datetime | None = None) -> Self:
         """Running, but the worker's lease ran out (the worker is presumed lost)."""
         now = now or timezone.now()
@@ -145,7 +176,9 @@ class TaskExecutionQuerySet(models.QuerySet["TaskExecution"]):
         return self.filter(owner_id=user.pk)
 
 
-def _claim_values(worker_id: str, lease_seconds: float | None, now: datetime | None = None) -> dict[str, Any]:
+def _claim_values(
+    worker_id: str, lease_seconds: float | None, now: datetime | None = None, *, started: bool = True
+) -> dict[str, Any]:
     """The columns a claim writes: running, one more attempt, the worker and its lease."""
     now = now or timezone.now()
     return {
@@ -153,6 +186,7 @@ def _claim_values(worker_id: str, lease_seconds: float | None, now: datetime | N
         "attempts": F("attempts") + 1,
         "worker_id": worker_id[:64],
         "started_at": Coalesce(F("started_at"), now),
+        "attempt_started_at": now if started else None,
         "heartbeat_at": now,
         "lease_expires_at": _lease_expires_at(now, lease_seconds),
         "cancel_requested": False,

@@ -14,12 +14,13 @@ import os
 import socket
 import time
 import traceback as tb_module
-from dataclasses import dataclass
-from datetime import timedelta
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from django.apps import apps
+from django.db import InterfaceError, OperationalError, connections, router
 from django.tasks import Task, TaskContext, task_backends
 from django.tasks.exceptions import InvalidTask, InvalidTaskBackend
 from django.tasks.signals import task_finished, task_started
@@ -28,7 +29,9 @@ from django.utils.json import normalize_json
 from django.utils.module_loading import import_string
 
 from rail_tasks.conf import task_settings
-from rail_tasks.exceptions import ExecutionNotFound, TaskCancelled, WorkerLost
+from rail_tasks.engine.attempts import RunningAttempt, running
+from rail_tasks.engine.interrupts import ASYNC_INTERRUPTS, interrupt_error
+from rail_tasks.exceptions import ExecutionNotFound, InvalidTaskResult, TaskCancelled, TaskTimeout, WorkerLost
 from rail_tasks.plugins import hooks
 from rail_tasks.progress import TaskHandle, activate
 from rail_tasks.retry import retry_delay_seconds
@@ -48,6 +51,7 @@ __all__ = [
     "retry_execution",
     "run_claimed_execution",
     "run_execution",
+    "storable_result",
 ]
 
 logger = logging.getLogger("rail_tasks")
@@ -152,8 +156,15 @@ def _record_failure(
     task: Task[..., Any] | None,
     *,
     retryable: bool = True,
+    resubmit: list[datetime] | None = None,
 ) -> bool:
-    """Apply the retry rules to a failed attempt. Returns whether the row changed."""
+    """Apply the retry rules to a failed attempt. Returns whether the row changed.
+
+    A retry is handed to the backend at once, or, with ``resubmit`` given, its
+    ``run_after`` is appended there for the caller to submit once the attempt's
+    execution context has exited (an inline backend would otherwise run the
+    next attempt inside this one's context).
+    """
     fields = _error_fields(exc)
     attempts_done = attempt if attempt is not None else execution.attempts
     if retryable and backend is not None and attempts_done < execution.max_attempts:
@@ -175,7 +186,10 @@ def _record_failure(
             delay,
         )
         hooks.fail(execution, exc, True)
-        backend.submit_on_commit(execution, run_after=run_after)
+        if resubmit is None:
+            backend.submit_on_commit(execution, run_after=run_after)
+        else:
+            resubmit.append(run_after)
         return True
     if not execution.finish_failed(attempt, expires_at=_expires_at(), **fields):
         return False
@@ -215,10 +229,22 @@ def run_execution(
         renew leases (the database worker); ``None`` for no lease.
     :returns: the execution after this attempt, or ``None`` when there was
         nothing to do (unknown id, or already claimed: a duplicate delivery).
+
+    A connection that dropped while the worker was idle fails the claim, the
+    first statement; it is reopened and the claim made once more (so workers
+    need no ``CONN_HEALTH_CHECKS`` query per execution).
     """
     from rail_tasks.models import TaskExecution
 
-    claimed = TaskExecution.objects.claim_by_id(execution_id, worker_id or default_worker_id(), lease_seconds)
+    worker = worker_id or default_worker_id()
+    try:
+        claimed = TaskExecution.objects.claim_by_id(execution_id, worker, lease_seconds)
+    except (OperationalError, InterfaceError):
+        using = router.db_for_write(TaskExecution)
+        if connections[using].in_atomic_block:
+            raise
+        connections[using].close()
+        claimed = TaskExecution.objects.claim_by_id(execution_id, worker, lease_seconds)
     if claimed is None:
         if TaskExecution.objects.filter(pk=execution_id).exists():
             logger.debug("Execution %s was already claimed; duplicate delivery ignored", execution_id)
@@ -234,7 +260,8 @@ def run_claimed_execution(execution: TaskExecution) -> TaskExecution:
     For engines that claim in bulk through the model (the database worker
     claims with ``TaskExecution.objects.filter(...).claim(...)``); everyone
     else calls :func:`run_execution`. ``execution.attempts`` is the attempt
-    that owns the row; every write is fenced by it.
+    that owns the row; every write is fenced by it. The order of hooks in
+    one attempt is written down in :mod:`rail_tasks.hookspecs`.
     """
     attempt = execution.attempts
     backend = _backend_for(execution)
@@ -263,35 +290,105 @@ def run_claimed_execution(execution: TaskExecution) -> TaskExecution:
 
     handle = TaskHandle(execution, timeout=execution.timeout)
     started = time.monotonic()
+    outcome = _Outcome(execution, attempt, backend, task)
     try:
-        with activate(handle), hooks.execution_context(execution):
-            if task.takes_context:
-                context = RailTaskContext(task_result=backend.to_task_result(execution, task), task=handle)
-                value = task.call(context, *execution.args, **execution.kwargs)
+        with (
+            running(execution, timeout=execution.timeout) as current,
+            activate(handle),
+            hooks.execution_context(execution),
+        ):
+            outcome.run(handle, current)
+    except BaseException:
+        # Recorded inside the execution context (so a plugin's span ends with the outcome). Whatever was
+        # not recorded (the database failed under the runner) and interrupts of the worker itself go on.
+        if not outcome.recorded or not outcome.swallow:
+            raise
+    finally:
+        _log_finish(execution, time.monotonic() - started)
+        for run_after in outcome.resubmit:
+            backend.submit_on_commit(execution, run_after=run_after)
+    return execution
+
+
+@dataclass
+class _Outcome:
+    """One attempt's call of the task function and the recording of how it ended."""
+
+    execution: TaskExecution
+    attempt: int
+    backend: RailBackend
+    task: Task[..., Any]
+    recorded: bool = False
+    #: Whether the exception that ended the attempt stops here (``False``: re-raised after recording).
+    swallow: bool = True
+    #: ``run_after`` of the retry to hand to the backend once the context has exited.
+    resubmit: list[datetime] = field(default_factory=list)
+
+    def run(self, handle: TaskHandle, current: RunningAttempt) -> None:
+        execution, task = self.execution, self.task
+        try:
+            with current.user_code():
+                if task.takes_context:
+                    context = RailTaskContext(task_result=self.backend.to_task_result(execution, task), task=handle)
+                    value = task.call(context, *execution.args, **execution.kwargs)
+                else:
+                    value = task.call(*execution.args, **execution.kwargs)
+            result = storable_result(value, execution.name)
+        except TaskCancelled:
+            self.recorded = True
+            if execution.finish_cancelled(self.attempt, expires_at=_expires_at()):
+                hooks.cancel(execution)
+                _send_finished(execution, self.backend, task)
+                _after_finish(execution)
+            raise
+        except BaseException as exc:
+            error = _public_error(exc, current)
+            # KeyboardInterrupt (and other interrupts of the worker itself) are recorded, then re-raised.
+            self.swallow = isinstance(exc, Exception | SystemExit)
+            retryable = self.swallow and not isinstance(exc, InvalidTaskResult)
+            _record_failure(
+                execution, self.attempt, error, self.backend, task, retryable=retryable, resubmit=self.resubmit
+            )
+            self.recorded = True
+            raise
+        else:
+            if execution.finish_completed(self.attempt, result, _expires_at()):
+                hooks.complete(execution, result)
+                _send_finished(execution, self.backend, task)
+                _after_finish(execution)
             else:
-                value = task.call(*execution.args, **execution.kwargs)
+                logger.warning(
+                    "Execution %s attempt %d finished but no longer owned the row; its result was discarded",
+                    execution.id,
+                    self.attempt,
+                )
+            self.recorded = True
+
+
+def storable_result(value: Any, name: str = "task") -> Any:
+    """``value`` normalised for the ``result`` column, or :class:`InvalidTaskResult` naming what is wrong."""
+    try:
         result = normalize_json(value)
         json.dumps(result, allow_nan=False)
-    except TaskCancelled:
-        if execution.finish_cancelled(attempt, expires_at=_expires_at()):
-            hooks.cancel(execution)
-            _send_finished(execution, backend, task)
-            _after_finish(execution)
-    except Exception as exc:
-        _record_failure(execution, attempt, exc, backend, task)
-    else:
-        if execution.finish_completed(attempt, result, _expires_at()):
-            hooks.complete(execution, result)
-            _send_finished(execution, backend, task)
-            _after_finish(execution)
-        else:
-            logger.warning(
-                "Execution %s attempt %d finished but no longer owned the row; its result was discarded",
-                execution.id,
-                attempt,
-            )
-    _log_finish(execution, time.monotonic() - started)
-    return execution
+    except (TypeError, ValueError) as exc:
+        from rail_tasks.backends.base import _find_unserialisable
+
+        culprit = _find_unserialisable(value, "return value") or f"return value: {type(value).__name__}"
+        raise InvalidTaskResult(
+            f"Task {name!r} returned a value that cannot be stored as JSON ({culprit}): {exc}. "
+            "Return plain values (str, int, float, bool, None, lists, dicts with string keys); "
+            "the attempt is not retried, so the task's side effects do not run again."
+        ) from exc
+    return result
+
+
+def _public_error(exc: BaseException, current: RunningAttempt) -> BaseException:
+    """An interrupt raised asynchronously carries no message: record it as the timeout it stands for."""
+    if isinstance(exc, ASYNC_INTERRUPTS) and isinstance(exc, TaskTimeout):
+        current.timeout_pending = True
+        public = interrupt_error(current)
+        return public.with_traceback(exc.__traceback__)
+    return exc
 
 
 def fail_execution(
@@ -357,6 +454,7 @@ def cancel_execution(execution_id: str | UUID) -> TaskExecution:
         _send_finished(execution, backend, task)
         _after_finish(execution)
     elif execution.request_cancel():
+        hooks.cancel_requested(execution)
         backend = _backend_for(execution)
         if backend is not None and backend.supports_cancel_running:
             backend.cancel_running(execution)
@@ -370,12 +468,15 @@ def retry_execution(execution_id: str | UUID) -> TaskExecution:
     execution = TaskExecution.objects.filter(pk=execution_id).first()
     if execution is None:
         raise ExecutionNotFound(str(execution_id))
-    if execution.reset_for_retry():
-        backend = _backend_for(execution)
-        if backend is None:
-            raise InvalidTaskBackend(
-                f"Backend alias {execution.backend!r} of execution {execution.id} is not configured"
-            )
+    backend = _backend_for(execution)
+    if backend is None:
+        raise InvalidTaskBackend(f"Backend alias {execution.backend!r} of execution {execution.id} is not configured")
+    task = _load_task_or_none(execution.task_path)
+    metadata = dict(execution.metadata or {})
+    if task is not None:
+        # A retry is a new enqueue: plugins attach fresh context (a new trace, linked to the old one).
+        metadata.update(hooks.enqueue_metadata(task, list(execution.args), dict(execution.kwargs), retry_of=execution))
+    if execution.reset_for_retry(metadata=metadata):
         hooks.enqueue(execution)
         backend.submit_on_commit(execution)
     return execution

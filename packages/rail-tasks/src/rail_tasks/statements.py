@@ -79,7 +79,8 @@ def _claim_sql(c: _Columns, returning: str) -> str:
     ready = ", ".join(["%s"] * len(READY_STATUSES))
     return (
         f"UPDATE {c.table} SET {c['status']} = %s, {c['attempts']} = {c['attempts']} + 1, {c['worker_id']} = %s, "  # noqa: S608
-        f"{c['started_at']} = COALESCE({c['started_at']}, %s), {c['heartbeat_at']} = %s, "
+        f"{c['started_at']} = COALESCE({c['started_at']}, %s), {c['attempt_started_at']} = %s, "
+        f"{c['heartbeat_at']} = %s, "
         f"{c['lease_expires_at']} = %s, {c['cancel_requested']} = %s "
         f"WHERE {c['id']} = %s AND {c['status']} IN ({ready}) {returning}"
     )
@@ -107,7 +108,8 @@ def claim_by_id(
 ) -> TaskExecution | None:
     """Claim one ready execution by id in one ``UPDATE ... RETURNING``; ``None`` if it was not ready.
 
-    Writes what :meth:`TaskExecutionQuerySet.claim` writes and returns the
+    Writes what :meth:`TaskExecutionQuerySet.claim` writes with ``started=True``
+    (an engine's delivery runs the task right after its claim) and returns the
     row as a query would. Only for databases that return rows from an update
     (``features.can_return_rows_from_update``): callers check.
     """
@@ -125,6 +127,7 @@ def claim_by_id(
         columns.save("status", Status.RUNNING),
         columns.save("worker_id", worker_id[:64]),
         columns.save("started_at", now),
+        columns.save("attempt_started_at", now),
         columns.save("heartbeat_at", now),
         columns.save("lease_expires_at", lease_expires_at),
         columns.save("cancel_requested", False),

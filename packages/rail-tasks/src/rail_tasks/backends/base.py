@@ -76,12 +76,14 @@ class RailBackend(BaseTaskBackend):
     # -- transport: what subclasses provide -----------------------------------
 
     @abstractmethod
-    def submit(self, execution: TaskExecution, *, run_after: datetime | None = None) -> None:
+    def submit(self, execution: TaskExecution, *, run_after: datetime | None = None) -> str | None:
         """Hand "run execution <id>" to the engine, not before ``run_after``.
 
         Called after the transaction that created (or rescheduled) the row
         commits. ``execution.queue``, ``priority`` and ``timeout`` say where and
-        how to run it.
+        how to run it. Returns the engine's message id (the execution id when
+        the row itself is the message), or ``None`` when the message could not
+        be handed over (logged; the reaper sends it again).
         """
 
     def cancel_running(self, execution: TaskExecution) -> None:
@@ -182,9 +184,17 @@ class RailBackend(BaseTaskBackend):
         return task_result
 
     def submit_on_commit(self, execution: TaskExecution, *, run_after: datetime | None = None) -> None:
-        """Call :meth:`submit` once the current transaction commits (at once outside one)."""
+        """Call :meth:`submit` once the current transaction commits (at once outside one).
+
+        ``rail_tasks_submitted`` fires after the engine accepted the message.
+        """
         using = router.db_for_write(type(execution))
-        transaction.on_commit(lambda: self.submit(execution, run_after=run_after), using=using)
+        transaction.on_commit(lambda: self._submit_and_report(execution, run_after), using=using)
+
+    def _submit_and_report(self, execution: TaskExecution, run_after: datetime | None) -> None:
+        message_id = self.submit(execution, run_after=run_after)
+        if message_id is not None:
+            hooks.submitted(execution, message_id)
 
     # -- results --------------------------------------------------------------
 

@@ -32,11 +32,14 @@ class DatabaseBackend(RailBackend):
     supports_timeout = True
     supports_cancel_running = True
 
-    def submit(self, execution: TaskExecution, *, run_after: datetime | None = None) -> None:
-        """The committed row is what workers claim; wake idle PostgreSQL workers when it is due now."""
-        if run_after is not None and run_after > timezone.now():
-            return  # workers find it by polling once it is due
-        self._notify(execution, execution.queue)
+    def submit(self, execution: TaskExecution, *, run_after: datetime | None = None) -> str:
+        """The committed row is what workers claim; wake idle PostgreSQL workers when it is due now.
+
+        The row is the message: its id is the message id.
+        """
+        if run_after is None or run_after <= timezone.now():
+            self._notify(execution, execution.queue)  # else workers find it by polling once it is due
+        return str(execution.pk)
 
     def cancel_running(self, execution: TaskExecution) -> None:
         """Tell the worker holding ``execution`` to end it now (it also checks on its own)."""

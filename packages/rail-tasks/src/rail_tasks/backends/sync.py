@@ -25,6 +25,7 @@ class SyncBackend(RailBackend):
     supports_defer = False  # nothing here may wait; Django's ImmediateBackend says the same
     runs_inline: ClassVar[bool] = True
 
-    def submit(self, execution: TaskExecution, *, run_after: datetime | None = None) -> None:
-        """Run the execution now."""
+    def submit(self, execution: TaskExecution, *, run_after: datetime | None = None) -> str:
+        """Run the execution now; the execution id is the message id."""
         run_execution(execution.pk, worker_id=f"sync:{self.alias}")
+        return str(execution.pk)

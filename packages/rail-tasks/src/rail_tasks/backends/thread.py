@@ -6,14 +6,16 @@ import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from django.db import close_old_connections, connections
+from django.db import connections
 from django.utils import timezone
 
 from rail_tasks.backends.base import RailBackend
 from rail_tasks.conf import task_settings
-from rail_tasks.runner import run_execution
+from rail_tasks.engine import heartbeat
+from rail_tasks.engine.delivery import deliver
+from rail_tasks.engine.interrupts import ThreadInterrupts
 
 if TYPE_CHECKING:
     from rail_tasks.models import TaskExecution
@@ -22,6 +24,8 @@ __all__ = ["ThreadBackend"]
 
 logger = logging.getLogger("rail_tasks")
 
+_INTERRUPTS = ThreadInterrupts()
+
 
 class ThreadBackend(RailBackend):
     """Run tasks on a pool of ``max_workers`` threads in this process.
@@ -29,12 +33,18 @@ class ThreadBackend(RailBackend):
     Delays (``run_after``, retry backoff) are timers, not sleeps. Executions
     still waiting when the process exits are lost from memory but stay
     ``pending`` in the database. Priority orders nothing here (threads take
-    tasks in submission order). Timeouts are checked only at ``update_progress``
-    calls, and a running task is cancelled only at its next ``update_progress``:
-    Python cannot stop a thread from outside.
+    tasks in submission order). Timeouts and cancel requests stop a running
+    task through the engine kit's in-thread interrupts: the exception is
+    raised at the task's next Python instruction (a task blocked in one long
+    C call, such as a socket read without a timeout, sees it when that call
+    returns).
     """
 
     supports_priority = True  # accepted and stored; the pool runs in submission order
+    supports_timeout = True
+    supports_cancel_running = True
+    #: Seconds between two reads of cancel requests made in other processes (this process's are at once).
+    cancel_check_seconds: ClassVar[float] = 2.0
 
     def __init__(self, alias: str, params: dict[str, Any]) -> None:
         super().__init__(alias, params)
@@ -53,8 +63,8 @@ class ThreadBackend(RailBackend):
                 )
             return self._pool
 
-    def submit(self, execution: TaskExecution, *, run_after: datetime | None = None) -> None:
-        """Queue the execution on the pool, after a timer when it must wait."""
+    def submit(self, execution: TaskExecution, *, run_after: datetime | None = None) -> str:
+        """Queue the execution on the pool, after a timer when it must wait; the execution id is the message id."""
         delay = (run_after - timezone.now()).total_seconds() if run_after else 0.0
         if delay > 0:
             timer = threading.Timer(delay, self._submit_now, args=(execution.pk,))
@@ -64,6 +74,11 @@ class ThreadBackend(RailBackend):
             timer.start()
         else:
             self._submit_now(execution.pk)
+        return str(execution.pk)
+
+    def cancel_running(self, execution: TaskExecution) -> None:
+        """Wake the heartbeat, which reads the request and interrupts the task's thread."""
+        heartbeat.poke()
 
     def _submit_now(self, execution_id: Any) -> None:
         with self._lock:
@@ -71,9 +86,13 @@ class ThreadBackend(RailBackend):
         self.pool.submit(self._run, execution_id)
 
     def _run(self, execution_id: Any) -> None:
-        close_old_connections()
         try:
-            run_execution(execution_id, worker_id=f"{threading.current_thread().name}")
+            deliver(
+                execution_id,
+                worker_id=f"{threading.current_thread().name}",
+                interrupts=_INTERRUPTS,
+                heartbeat_seconds=self.cancel_check_seconds,
+            )
         except Exception:
             logger.exception("Thread backend failed running execution %s", execution_id)
         finally:

@@ -87,9 +87,16 @@ def always_fails(message: str) -> None:
 
 @rail_tasks.task(max_retries=0, timeout=2)
 def sleep_past_timeout(seconds: float) -> str:
-    """Sleep without ever calling ``update_progress``: only the engine can stop it at its 2s timeout."""
+    """Sleep without ever calling ``update_progress``: only the engine can stop it at its 2s timeout.
+
+    Sleeps in short slices, as Python code that computes would run: threaded
+    engines raise their interrupt at the next Python instruction, which a
+    single long ``time.sleep`` would postpone until it returns.
+    """
     _started()
-    time.sleep(seconds)
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        time.sleep(0.05)
     return "slept"
 
 

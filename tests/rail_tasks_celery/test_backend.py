@@ -1,4 +1,4 @@
-"""CeleryBackend without a worker: registration, message mapping, checks, sweeper passes."""
+"""CeleryBackend without a worker: registration, message mapping, checks, reaper passes."""
 
 from __future__ import annotations
 
@@ -15,9 +15,9 @@ from django.utils import timezone
 
 from rail_tasks import Status, TaskExecution
 from rail_tasks.backends import registered_backends
+from rail_tasks.engine import Reaper
 from rail_tasks_celery import TASK_NAME, CeleryBackend
 from rail_tasks_celery.broker import BrokerInfo
-from rail_tasks_celery.sweeper import Sweeper
 from rail_tasks_celery.worker import celery_task_id_of, delivery_worker_id
 from tests.rail_tasks_celery.settings_extra import run_id
 from tests.taskapp import tasks
@@ -75,24 +75,25 @@ def test_message_for_a_plain_execution() -> None:
 
 @pytest.mark.django_db
 def test_message_maps_queue_timeout_and_delay() -> None:
-    run_after = timezone.now() + timedelta(seconds=5)
-    message = _backend().message(_execution(queue="orders", timeout=3), run_after)
+    message = _backend().message(_execution(queue="orders", timeout=3), 5.0)
     assert message["queue"] == f"rt-{run_id()}-orders"
-    assert (message["soft_time_limit"], message["time_limit"]) == (3.0, 4.0)
-    assert message["eta"] == run_after
+    # The kit's heartbeat stops the task at its timeout; Celery's hard limit is the backstop.
+    assert "soft_time_limit" not in message
+    assert message["time_limit"] == 4.0
+    assert message["countdown"] == 5.0
 
 
 @pytest.mark.django_db
 def test_delay_past_the_visibility_timeout_is_sent_in_hops() -> None:
     backend = _backend()
-    run_after = timezone.now() + timedelta(hours=3)
-    message = backend.message(_execution(), run_after)
+    before = timezone.now()
+    message = backend.message(_execution(), 3 * 3600)
     assert message["countdown"] == backend.broker.max_countdown == 16.0
-    assert message["kwargs"]["not_before"] == run_after.isoformat()
-    assert "eta" not in message
+    not_before = timezone.datetime.fromisoformat(message["kwargs"]["not_before"])
+    assert before + timedelta(hours=3) <= not_before <= timezone.now() + timedelta(hours=3)
     # RabbitMQ has no visibility timeout: one message with the whole delay.
-    amqp = _backend("celery_amqp").message(_execution(), run_after)
-    assert amqp["eta"] == run_after
+    amqp = _backend("celery_amqp").message(_execution(), 3 * 3600)
+    assert amqp["countdown"] == 3 * 3600
     assert "not_before" not in amqp["kwargs"]
 
 
@@ -139,29 +140,36 @@ def test_unreachable_broker_is_logged_not_raised(caplog: pytest.LogCaptureFixtur
     app.conf.task_publish_retry = False
     app.conf.broker_connection_timeout = 1
     backend.__dict__["app"] = app
-    with caplog.at_level(logging.ERROR, logger="rail_tasks.celery"):
-        backend.submit(_execution())
-    assert "sends it again later" in caplog.text
+    with caplog.at_level(logging.ERROR, logger="rail_tasks.engine"):
+        assert backend.submit(_execution()) is None
+    assert "the reaper sends it again" in caplog.text
 
 
 @pytest.mark.django_db
-def test_sweeper_records_lost_attempts_and_resends_stale_executions() -> None:
+def test_reaper_records_lost_attempts_and_resends_stale_executions() -> None:
     backend = _backend()
     long_ago = timezone.now() - timedelta(minutes=10)
-    lost = _execution(status=Status.RUNNING, attempts=1, max_retries=1, lease_expires_at=long_ago, worker_id="x@y")
+    lost = _execution(
+        status=Status.RUNNING,
+        attempts=1,
+        max_retries=1,
+        lease_expires_at=long_ago,
+        attempt_started_at=long_ago,
+        worker_id="x@y",
+    )
     alive = _execution(status=Status.RUNNING, attempts=1, lease_expires_at=timezone.now() + timedelta(minutes=1))
     stale = _execution(created_at=long_ago)
     fresh = _execution()
-    sweeper = Sweeper(backend.app)
-    assert sweeper.backends() == [backend]
-    assert sweeper.sweep(backend) == (1, 1)
+    reaper = Reaper(lambda: ["celery"], interval=backend.reap_interval, resubmit_after=backend.resubmit_after)
+    first = reaper.run_once()
+    assert (first.lost, first.released, first.resubmitted) == (1, 0, 1)  # the lost one is retried by the core
     lost.refresh_from_db()
     assert lost.status == Status.RETRYING
     assert lost.exception_class == "rail_tasks.exceptions.WorkerLost"
     alive.refresh_from_db()
     assert alive.status == Status.RUNNING
     assert {stale.status, fresh.status} == {Status.PENDING}
-    assert sweeper.sweep(backend) == (0, 0)  # sent once per resubmit_after
+    assert not reaper.run_once()  # each sent once per resubmit_after
 
 
 def test_generic_task_is_registered_on_the_apps() -> None:

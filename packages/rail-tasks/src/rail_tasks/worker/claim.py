@@ -67,7 +67,11 @@ def claim_batch(
         with transaction.atomic(using=using), connection.cursor() as cursor:
             cursor.execute(ready_ids.sql, ready_ids.params)
             ids = [row[0] for row in cursor.fetchall()]
-            return executions.filter(pk__in=ids).claim_and_fetch(worker_id, lease_seconds, now=now, started=False) if ids else []
+            return (
+                executions.filter(pk__in=ids).claim_and_fetch(worker_id, lease_seconds, now=now, started=False)
+                if ids
+                else []
+            )
     ready = executions.ready(now).filter(backend__in=list(backends))
     if queues:
         ready = ready.filter(queue__in=list(queues))

@@ -76,7 +76,7 @@ def _check_value(where: str, key: str, value: Any) -> list[checks.CheckMessage]:
 
 
 def _check_backend(where: str, block: Mapping[str, Any]) -> list[checks.CheckMessage]:
-    from rail_tasks.backends import registered_backends
+    from rail_tasks.backends import registered_backends, unknown_backend_message
 
     name = block.get("backend")
     if not isinstance(name, str):
@@ -87,15 +87,8 @@ def _check_backend(where: str, block: Mapping[str, Any]) -> list[checks.CheckMes
         return [checks.Error(str(exc), hint="Give each backend a unique name.", id="rail_tasks.E005")]
     if name in registry or "." in name:
         return []
-    hint = f"Known backends: {', '.join(sorted(registry))}."
-    plugin = {"celery": "celery", "dramatiq": "dramatiq", "django_q": "djangoq"}.get(name)
-    if plugin:
-        hint += f" Install the plugin: pip install 'rail-tasks[{plugin}]'."
-    return [
-        checks.Error(
-            f"{where}['backend'] is {name!r}, which no installed plugin provides.", hint=hint, id="rail_tasks.E005"
-        )
-    ]
+    message, hint = unknown_backend_message(name, registry, f"{where}['backend']")
+    return [checks.Error(message, hint=hint, id="rail_tasks.E005")]
 
 
 def _check_callback(where: str, block: Mapping[str, Any]) -> list[checks.CheckMessage]:

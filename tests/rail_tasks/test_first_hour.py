@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
+import tomllib
 
 import pytest
 
@@ -61,3 +63,43 @@ def test_valid_backend_name_still_starts() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "rail_tasks.backends.thread.ThreadBackend"
+
+
+# ---------------------------------------------------------------------------
+# 2. Every advertised extra installs
+# ---------------------------------------------------------------------------
+
+PACKAGES = REPO_ROOT / "packages"
+
+
+def core_extras() -> dict[str, list[str]]:
+    data = tomllib.loads((PACKAGES / "rail-tasks" / "pyproject.toml").read_text())
+    extras: dict[str, list[str]] = data["project"]["optional-dependencies"]
+    return extras
+
+
+def test_core_extras_name_only_packages_of_this_repository() -> None:
+    ours = {path.name for path in PACKAGES.iterdir() if (path / "pyproject.toml").exists()}
+    for extra, requirements in core_extras().items():
+        for requirement in requirements:
+            name = re.split(r"[\[<>=~!; ]", requirement, maxsplit=1)[0]
+            if name.startswith("rail-tasks"):
+                assert name in ours, f"extra {extra!r} needs {name}, which is not in packages/ (pip cannot install it)"
+
+
+def user_facing_texts() -> dict[str, str]:
+    paths = [
+        REPO_ROOT / "README.md",
+        *sorted((REPO_ROOT / "docs").glob("*.md")),
+        *sorted(PACKAGES.glob("*/README.md")),
+        *sorted(PACKAGES.glob("*/src/**/*.py")),
+    ]
+    return {str(path.relative_to(REPO_ROOT)): path.read_text() for path in paths}
+
+
+def test_docs_and_hints_advertise_only_extras_that_exist() -> None:
+    extras = set(core_extras())
+    for name, text in user_facing_texts().items():
+        for match in re.finditer(r"rail-tasks\[([a-z_,\s]+)\]", text):
+            for extra in match.group(1).split(","):
+                assert extra.strip() in extras, f"{name} advertises rail-tasks[{extra.strip()}], which does not exist"

@@ -45,7 +45,7 @@ SETTING_SPECS: dict[str, SettingSpec] = {
             "backend",
             (str,),
             "database",
-            "Engine name (sync, thread, database, or one a plugin registers: celery, dramatiq, django_q).",
+            "Engine name (sync, thread, database, or one a plugin registers, such as celery).",
         ),
         SettingSpec("default_queue", (str,), "default", "Queue used when a task names none."),
         SettingSpec("queues", (list, tuple), [], "Allowed queue names; empty allows any."),

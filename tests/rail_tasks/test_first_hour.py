@@ -6,6 +6,7 @@ import re
 import subprocess
 import sys
 import tomllib
+from pathlib import Path
 
 import pytest
 
@@ -103,3 +104,28 @@ def test_docs_and_hints_advertise_only_extras_that_exist() -> None:
         for match in re.finditer(r"rail-tasks\[([a-z_,\s]+)\]", text):
             for extra in match.group(1).split(","):
                 assert extra.strip() in extras, f"{name} advertises rail-tasks[{extra.strip()}], which does not exist"
+
+
+# ---------------------------------------------------------------------------
+# 4. A worker on an unmigrated database says "run migrate" and exits
+# ---------------------------------------------------------------------------
+
+
+def test_worker_on_an_unmigrated_database_exits_telling_to_migrate(tmp_path: Path) -> None:
+    empty = tmp_path / "fresh.sqlite3"
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "django", "rail_tasks_worker"],
+            cwd=REPO_ROOT,
+            env=subprocess_env(RAIL_TASKS_TEST_DB="sqlite", RAIL_TASKS_TEST_SQLITE_DB=str(empty)),
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as exc:
+        pytest.fail(f"the worker kept running on an unmigrated database: {exc.stdout!r} {exc.stderr!r}")
+    assert done.returncode == 1
+    assert "rail_tasks.0001_initial" in done.stderr
+    assert "python manage.py migrate" in done.stderr
+    assert "retrying" not in done.stdout + done.stderr

@@ -8,8 +8,38 @@ from argparse import ArgumentParser
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
+from django.db import DatabaseError, connections, router
+from django.db.migrations.executor import MigrationExecutor
 
 from rail_tasks.worker import Worker, WorkerOptions
+
+
+def unapplied_migrations(using: str) -> list[str]:
+    """The ``rail_tasks`` migrations not applied on database ``using`` (``app.name``), in order."""
+    executor = MigrationExecutor(connections[using])
+    plan = executor.migration_plan(executor.loader.graph.leaf_nodes())
+    return [f"{migration.app_label}.{migration.name}" for migration, _ in plan if migration.app_label == "rail_tasks"]
+
+
+def check_migrated() -> None:
+    """Refuse to start on a database where the ``TaskExecution`` table is missing or out of date.
+
+    A database that cannot be reached is left to the worker, which waits for it with a back-off.
+    """
+    from rail_tasks.models import TaskExecution
+
+    using = router.db_for_write(TaskExecution)
+    try:
+        missing = unapplied_migrations(using)
+    except DatabaseError:
+        return
+    finally:
+        connections[using].close()
+    if missing:
+        raise CommandError(
+            f"The database {using!r} is not migrated for rail-tasks: {', '.join(missing)} not applied. "
+            "Run `python manage.py migrate` first, then start the worker again."
+        )
 
 
 def _positive_int(value: str) -> int:
@@ -88,6 +118,7 @@ class Command(BaseCommand):
             worker_logger = logging.getLogger("rail_tasks")
             worker_logger.addHandler(handler)
             worker_logger.setLevel(logging.DEBUG if options["verbosity"] >= 3 else logging.INFO)
+        check_migrated()
         try:
             worker = Worker(worker_options, log=self._write)
         except ValueError as exc:

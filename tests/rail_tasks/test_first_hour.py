@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import subprocess
 import sys
 import tomllib
+from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
+from django.utils import timezone
 
+from rail_tasks import Status, TaskExecution, run_execution
 from tests.process import REPO_ROOT, subprocess_env
 
 
@@ -129,3 +134,40 @@ def test_worker_on_an_unmigrated_database_exits_telling_to_migrate(tmp_path: Pat
     assert "rail_tasks.0001_initial" in done.stderr
     assert "python manage.py migrate" in done.stderr
     assert "retrying" not in done.stdout + done.stderr
+
+
+# ---------------------------------------------------------------------------
+# 5. Deploy skew: a worker on old code waits for the new code instead of failing the task
+# ---------------------------------------------------------------------------
+
+
+def _enqueued_by_newer_code(**fields: Any) -> TaskExecution:
+    return TaskExecution.objects.create(
+        name="added_by_a_later_deploy",
+        task_path="tests.taskapp.tasks.added_by_a_later_deploy",
+        backend="database",
+        **fields,
+    )
+
+
+@pytest.mark.django_db
+def test_task_missing_from_the_workers_code_is_retried_with_a_restart_hint(caplog: pytest.LogCaptureFixture) -> None:
+    row = _enqueued_by_newer_code(max_retries=0)
+    with caplog.at_level(logging.WARNING, logger="rail_tasks"):
+        run_execution(row.pk)
+    row.refresh_from_db()
+    assert (row.status, row.attempts, row.worker_id) == (Status.PENDING, 0, "")
+    assert row.run_after is not None
+    assert row.run_after > timezone.now()
+    assert "may need a restart" in caplog.text
+    assert "tests.taskapp.tasks.added_by_a_later_deploy" in caplog.text
+
+
+@pytest.mark.django_db
+def test_task_missing_for_longer_than_a_deploy_takes_fails_naming_the_restart() -> None:
+    row = _enqueued_by_newer_code(created_at=timezone.now() - timedelta(hours=2))
+    run_execution(row.pk)
+    row.refresh_from_db()
+    assert row.status == Status.FAILED
+    assert "not a registered task" in row.error
+    assert "restart" in row.error

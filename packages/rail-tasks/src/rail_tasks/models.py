@@ -294,14 +294,20 @@ class TaskExecution(models.Model):
         """Ask a running execution to stop at its next progress update."""
         return self._update(Q(status=Status.RUNNING), cancel_requested=True)
 
-    def release(self, attempt: int) -> bool:
-        """Hand a running attempt back to the queue without counting it (graceful shutdown)."""
+    def release(self, attempt: int, run_after: datetime | None = None) -> bool:
+        """Hand a running attempt back to the queue without counting it (graceful shutdown).
+
+        With ``run_after``, the execution is not claimed again before then (a worker that
+        cannot import the task yet, after a deploy).
+        """
+        extra: dict[str, Any] = {} if run_after is None else {"run_after": run_after}
         return self._update_attempt(
             attempt,
             status=Status.PENDING,
             attempts=F("attempts") - 1,
             worker_id="",
             lease_expires_at=None,
+            **extra,
         )
 
     def reset_for_retry(self) -> bool:

@@ -82,10 +82,46 @@ def load_task(path: str) -> Task[..., Any]:
     try:
         found = import_string(path)
     except ImportError as exc:
-        raise InvalidTask(f"{path!r} is not a registered task: {exc}") from exc
+        raise TaskNotImportable(f"{path!r} is not a registered task: {exc}") from exc
     if not isinstance(found, Task):
         raise InvalidTask(f"{path!r} is not a registered task (found {type(found).__name__}).")
     return found
+
+
+class TaskNotImportable(InvalidTask):
+    """An installed app's task path that does not import in this process: often newer code than the worker's."""
+
+
+#: A task that does not import is retried for this long after enqueue (a rolling deploy), then it fails.
+DEPLOY_SKEW_SECONDS = 3600.0
+#: Longest wait between two tries of a task that does not import.
+DEPLOY_SKEW_MAX_DELAY = 300.0
+
+
+def _wait_for_new_code(execution: TaskExecution, attempt: int, exc: TaskNotImportable, backend: RailBackend) -> bool:
+    """Hand back an execution whose task this worker cannot import yet, uncounted and later; False past the window.
+
+    The web process validated the path at enqueue, so a worker that cannot import it most likely runs
+    older code: it gets the row again after a back-off that doubles with the execution's age (1 s to 5 min).
+    """
+    age = (timezone.now() - execution.created_at).total_seconds()
+    if age > DEPLOY_SKEW_SECONDS:
+        exc.args = (f"{exc} (for over {DEPLOY_SKEW_SECONDS:g}s: restart the workers after a deploy)",)
+        return False
+    delay = min(max(age, 1.0), DEPLOY_SKEW_MAX_DELAY)
+    run_after = timezone.now() + timedelta(seconds=delay)
+    if not execution.release(attempt, run_after=run_after):
+        return True
+    logger.warning(
+        "Task %s (%s): %s. It was probably enqueued by newer code: the worker may need a restart. "
+        "Trying again in %.0fs.",
+        execution.name,
+        execution.id,
+        exc,
+        delay,
+    )
+    backend.submit_on_commit(execution, run_after=run_after)
+    return True
 
 
 def _load_task_or_none(path: str) -> Task[..., Any] | None:
@@ -245,6 +281,10 @@ def run_claimed_execution(execution: TaskExecution) -> TaskExecution:
             )
         task = load_task(execution.task_path)
     except (InvalidTask, InvalidTaskBackend) as exc:
+        if isinstance(exc, TaskNotImportable) and backend is not None and _wait_for_new_code(
+            execution, attempt, exc, backend
+        ):
+            return execution
         _record_failure(execution, attempt, exc, backend, None, retryable=False)
         return execution
     if attempt > execution.max_attempts:

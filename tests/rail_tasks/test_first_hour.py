@@ -12,6 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.conf import settings
+from django.tasks.exceptions import InvalidTask
+from django.test import override_settings
 from django.utils import timezone
 
 from rail_tasks import Status, TaskExecution, run_execution
@@ -171,3 +174,30 @@ def test_task_missing_for_longer_than_a_deploy_takes_fails_naming_the_restart() 
     assert row.status == Status.FAILED
     assert "not a registered task" in row.error
     assert "restart" in row.error
+
+
+# ---------------------------------------------------------------------------
+# 6. A task module outside installed apps is refused at enqueue, with the fix
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_task_outside_installed_apps_is_refused_at_enqueue_with_the_fix() -> None:
+    from tests import project_tasks
+
+    with pytest.raises(InvalidTask) as caught:
+        project_tasks.multiply.enqueue(6, 7)
+    message = str(caught.value)
+    assert "'tests.project_tasks' is not part of an installed app" in message
+    assert "RAIL_TASKS['task_modules'] = ['tests.project_tasks']" in message
+    assert not TaskExecution.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_task_modules_setting_lets_workers_run_a_project_module() -> None:
+    from tests import project_tasks
+
+    with override_settings(RAIL_TASKS={**settings.RAIL_TASKS, "task_modules": ["tests.project_tasks"]}):
+        result = project_tasks.multiply.enqueue(6, 7)
+    row = TaskExecution.objects.get(pk=result.id)
+    assert (row.status, row.result) == (Status.COMPLETED, 42)

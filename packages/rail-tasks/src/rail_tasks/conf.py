@@ -70,6 +70,12 @@ SETTING_SPECS: dict[str, SettingSpec] = {
         ),
         SettingSpec("progress_throttle_seconds", _NUMBER, 0.2, "Minimum seconds between two progress writes."),
         SettingSpec("default_timeout", (*_NUMBER, type(None)), None, "Timeout in seconds for tasks that set none."),
+        SettingSpec(
+            "task_modules",
+            (list, tuple),
+            [],
+            "Modules outside installed apps whose tasks may run, e.g. the project package's 'mysite.tasks'.",
+        ),
         SettingSpec("plugins", (list, tuple), [], "Extra plugin modules to register, as dotted paths."),
         SettingSpec("blocked_plugins", (list, tuple), [], "Plugin names (entry-point names) never to load."),
         SettingSpec("autoload_plugins", (bool,), True, "Load plugins from the rail_tasks entry-point group."),

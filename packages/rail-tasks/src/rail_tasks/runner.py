@@ -19,7 +19,6 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
-from django.apps import apps
 from django.tasks import Task, TaskContext, task_backends
 from django.tasks.exceptions import InvalidTask, InvalidTaskBackend
 from django.tasks.signals import task_finished, task_started
@@ -33,6 +32,7 @@ from rail_tasks.plugins import hooks
 from rail_tasks.progress import TaskHandle, activate
 from rail_tasks.retry import retry_delay_seconds
 from rail_tasks.status import Status
+from rail_tasks.task_paths import task_path_allowed
 
 if TYPE_CHECKING:
     from rail_tasks.backends.base import RailBackend
@@ -66,9 +66,8 @@ def default_worker_id() -> str:
 
 
 def _registered(path: str) -> bool:
-    """Whether ``path`` names a module inside an installed app (so importing it is safe)."""
-    module = path.rpartition(".")[0]
-    return any(module == app.name or module.startswith(app.name + ".") for app in apps.get_app_configs())
+    """Whether ``path`` names a module of an installed app or of ``task_modules`` (so importing it is safe)."""
+    return task_path_allowed(path)
 
 
 def load_task(path: str) -> Task[..., Any]:
@@ -78,7 +77,9 @@ def load_task(path: str) -> Task[..., Any]:
     worker import arbitrary code.
     """
     if not _registered(path):
-        raise InvalidTask(f"{path!r} is not a registered task: its module is not part of an installed app.")
+        raise InvalidTask(
+            f"{path!r} is not a registered task: its module is not part of an installed app (nor of task_modules)."
+        )
     try:
         found = import_string(path)
     except ImportError as exc:

@@ -17,6 +17,7 @@ from django.tasks.exceptions import InvalidTask
 from django.test import override_settings
 from django.utils import timezone
 
+import rail_tasks
 from rail_tasks import Status, TaskExecution, run_execution
 from tests.process import REPO_ROOT, subprocess_env
 
@@ -201,3 +202,29 @@ def test_task_modules_setting_lets_workers_run_a_project_module() -> None:
         result = project_tasks.multiply.enqueue(6, 7)
     row = TaskExecution.objects.get(pk=result.id)
     assert (row.status, row.result) == (Status.COMPLETED, 42)
+
+
+# ---------------------------------------------------------------------------
+# 7. current_task() outside a worker: a handle that does nothing, so task code runs anywhere
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_task_called_directly_gets_a_detached_handle() -> None:
+    from tests.taskapp import tasks
+
+    assert tasks.generate_report.call("direct") == {
+        "ok": True,
+        "dataset_id": "direct",
+        "file_path": "/reports/direct.pdf",
+    }
+    assert not TaskExecution.objects.exists()
+
+
+def test_detached_handle_reports_nothing_and_never_stops_the_code() -> None:
+    handle = rail_tasks.current_task()
+    assert handle.detached
+    handle.update_progress(150, "Processing...")
+    handle.check()
+    assert (handle.progress, handle.is_cancelled, handle.attempt) == (100, False, 0)
+    assert handle.id == ""

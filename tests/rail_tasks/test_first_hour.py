@@ -22,7 +22,9 @@ from rail_tasks import Status, TaskExecution, run_execution
 from tests.process import REPO_ROOT, subprocess_env
 
 
-def run_django(*args: str, settings: str = "tests.rail_tasks.typo_settings", **env: str) -> subprocess.CompletedProcess[str]:
+def run_django(
+    *args: str, settings: str = "tests.rail_tasks.typo_settings", **env: str
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "django", *args],
         cwd=REPO_ROOT,
@@ -68,7 +70,10 @@ def test_backend_of_a_missing_plugin_names_the_install() -> None:
 
 def test_valid_backend_name_still_starts() -> None:
     done = run_django(
-        "shell", "--no-imports", "-c", "from django.conf import settings; print(settings.TASKS['default']['BACKEND'])",
+        "shell",
+        "--no-imports",
+        "-c",
+        "from django.conf import settings; print(settings.TASKS['default']['BACKEND'])",
         RAIL_TASKS_TEST_BACKEND_NAME="thread",
     )
     assert done.returncode == 0, done.stderr

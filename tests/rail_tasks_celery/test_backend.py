@@ -153,7 +153,9 @@ for error in task_backends["celery"].check():
     )
     assert done.returncode == 0, done.stderr
     (line,) = [line for line in done.stdout.splitlines() if line.startswith("CHECK ")]
-    assert line.startswith("CHECK rail_tasks_celery.E003 The broker transport 'redis' of the Celery app of TASKS['celery']")
+    assert line.startswith(
+        "CHECK rail_tasks_celery.E003 The broker transport 'redis' of the Celery app of TASKS['celery']"
+    )
     assert 'pip install "rail-tasks-celery[redis]"' in line
 
 

@@ -282,8 +282,10 @@ def run_claimed_execution(execution: TaskExecution) -> TaskExecution:
             )
         task = load_task(execution.task_path)
     except (InvalidTask, InvalidTaskBackend) as exc:
-        if isinstance(exc, TaskNotImportable) and backend is not None and _wait_for_new_code(
-            execution, attempt, exc, backend
+        if (
+            isinstance(exc, TaskNotImportable)
+            and backend is not None
+            and _wait_for_new_code(execution, attempt, exc, backend)
         ):
             return execution
         _record_failure(execution, attempt, exc, backend, None, retryable=False)

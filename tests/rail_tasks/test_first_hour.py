@@ -13,12 +13,14 @@ from typing import Any
 
 import pytest
 from django.conf import settings
+from django.core.checks import CheckMessage, Tags, run_checks
 from django.tasks.exceptions import InvalidTask
 from django.test import override_settings
 from django.utils import timezone
 
 import rail_tasks
 from rail_tasks import Status, TaskExecution, run_execution
+from rail_tasks.worker import WorkerOptions
 from tests.process import REPO_ROOT, subprocess_env
 
 
@@ -233,3 +235,50 @@ def test_detached_handle_reports_nothing_and_never_stops_the_code() -> None:
     handle.check()
     assert (handle.progress, handle.is_cancelled, handle.attempt) == (100, False, 0)
     assert handle.id == ""
+
+
+# ---------------------------------------------------------------------------
+# 8. Backend OPTIONS are checked like RAIL_TASKS, with did-you-mean
+# ---------------------------------------------------------------------------
+
+
+def _option_messages(alias: str, backend: str, options: dict[str, Any]) -> list[CheckMessage]:
+    tasks_setting = {**settings.TASKS, alias: {"BACKEND": backend, "OPTIONS": options}}
+    with override_settings(TASKS=tasks_setting):
+        messages = run_checks(tags=[Tags.compatibility])
+    return [m for m in messages if str(m.id).startswith("rail_tasks.")]
+
+
+DATABASE = "rail_tasks.backends.database.DatabaseBackend"
+
+
+def test_backend_option_of_the_wrong_type_is_named() -> None:
+    messages = _option_messages("database", DATABASE, {"lease_seconds": "abc"})
+    assert [(m.id, m.msg) for m in messages if m.id != "rail_tasks.W003"] == [
+        ("rail_tasks.E003", "TASKS['database']['OPTIONS']['lease_seconds'] must be int or float, not str.")
+    ]
+
+
+def test_misspelt_backend_option_gets_did_you_mean() -> None:
+    (message,) = [m for m in _option_messages("database", DATABASE, {"lease_secs": 30}) if m.id != "rail_tasks.W003"]
+    assert (message.id, message.msg) == ("rail_tasks.E002", "TASKS['database']['OPTIONS'] has an unknown key 'lease_secs'.")
+    assert message.hint == "Did you mean 'lease_seconds'?"
+    (message,) = [
+        m
+        for m in _option_messages("thread", "rail_tasks.backends.thread.ThreadBackend", {"max_worker": 2})
+        if m.id != "rail_tasks.W003"
+    ]
+    assert message.hint == "Did you mean 'max_workers'?"
+
+
+def test_backend_option_out_of_range_is_named() -> None:
+    messages = [m for m in _option_messages("database", DATABASE, {"heartbeat_seconds": 0}) if m.id != "rail_tasks.W003"]
+    assert [(m.id, m.msg) for m in messages] == [
+        ("rail_tasks.E004", "TASKS['database']['OPTIONS']['heartbeat_seconds'] must be greater than zero, got 0.")
+    ]
+
+
+def test_worker_refuses_bad_options_naming_them() -> None:
+    tasks_setting = {**settings.TASKS, "database": {"BACKEND": DATABASE, "OPTIONS": {"lease_seconds": "abc"}}}
+    with override_settings(TASKS=tasks_setting), pytest.raises(ValueError, match=r"\['lease_seconds'\] must be"):
+        WorkerOptions(backends=["database"]).resolve()

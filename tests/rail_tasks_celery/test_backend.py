@@ -159,6 +159,14 @@ for error in task_backends["celery"].check():
     assert 'pip install "rail-tasks-celery[redis]"' in line
 
 
+def test_check_names_a_misspelt_option() -> None:
+    backend = CeleryBackend("typo", {"OPTIONS": {"sweep_intervl": 5}})
+    backend.__dict__["app"] = _backend().app
+    (error,) = backend.check()
+    assert (error.id, error.msg) == ("rail_tasks.E002", "TASKS['typo']['OPTIONS'] has an unknown key 'sweep_intervl'.")
+    assert error.hint == "Did you mean 'sweep_interval'?"
+
+
 def test_check_passes_when_the_transport_imports() -> None:
     assert [error.id for error in _backend("celery").check()] == []
     assert [error.id for error in _backend("celery_amqp").check()] == []

@@ -173,7 +173,20 @@ class CeleryBackend(RailBackend):
 
     def check(self, **kwargs: Any) -> list[Any]:
         """Errors when the Celery app cannot load its broker transport or read the JSON messages this backend sends."""
-        errors: list[Any] = []
+        from rail_tasks.backend_options import check_options
+        from rail_tasks.conf import SETTING_SPECS, SettingSpec
+
+        number = (int, float)
+        specs = {
+            "celery_app": SETTING_SPECS["celery_app"],
+            "queue_prefix": SettingSpec("queue_prefix", (str,), "", "Prepended to every non-default queue name."),
+            "time_limit_grace": SettingSpec("time_limit_grace", number, 5, "Seconds from soft to hard time limit."),
+            "lease_seconds": SETTING_SPECS["lease_seconds"],
+            "heartbeat_seconds": SETTING_SPECS["heartbeat_seconds"],
+            "sweep_interval": SettingSpec("sweep_interval", number, 30, "Seconds between two sweeper passes."),
+            "resubmit_after": SettingSpec("resubmit_after", number, 300, "Seconds before a due execution is resent."),
+        }
+        errors: list[Any] = check_options(f"TASKS[{self.alias!r}]['OPTIONS']", self.options, specs)
         try:
             accepted = set(self.app.conf.accept_content or ())
         except Exception as exc:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import inspect
 import logging
 import re
+import subprocess
+import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -19,6 +21,7 @@ from rail_tasks.engine import Reaper
 from rail_tasks_celery import TASK_NAME, CeleryBackend
 from rail_tasks_celery.broker import BrokerInfo
 from rail_tasks_celery.worker import celery_task_id_of, delivery_worker_id
+from tests.process import subprocess_env
 from tests.rail_tasks_celery.settings_extra import run_id
 from tests.taskapp import tasks
 
@@ -133,6 +136,43 @@ def test_check_warns_when_celery_closes_connections_after_every_task() -> None:
     assert backend.check() == []
 
 
+@pytest.mark.parametrize("missing", ["redis", "packaging"])
+def test_check_reports_a_transport_whose_library_is_not_installed(missing: str) -> None:
+    # `pip install "rail-tasks[celery]"` alone brings neither redis nor packaging, which kombu's Redis transport needs:
+    # a process where the module cannot be imported, as in such a virtualenv.
+    script = f"""
+import sys
+sys.modules[{missing!r}] = None
+import django
+django.setup()
+from django.tasks import task_backends
+for error in task_backends["celery"].check():
+    print("CHECK", error.id, error.msg, "HINT", error.hint)
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=subprocess_env(), capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    (line,) = [line for line in done.stdout.splitlines() if line.startswith("CHECK ")]
+    assert line.startswith(
+        "CHECK rail_tasks_celery.E003 The broker transport 'redis' of the Celery app of TASKS['celery']"
+    )
+    assert 'pip install "rail-tasks-celery[redis]"' in line
+
+
+def test_check_names_a_misspelt_option() -> None:
+    backend = CeleryBackend("typo", {"OPTIONS": {"sweep_intervl": 5}})
+    backend.__dict__["app"] = _backend().app
+    (error,) = backend.check()
+    assert (error.id, error.msg) == ("rail_tasks.E002", "TASKS['typo']['OPTIONS'] has an unknown key 'sweep_intervl'.")
+    assert error.hint == "Did you mean 'sweep_interval'?"
+
+
+def test_check_passes_when_the_transport_imports() -> None:
+    assert [error.id for error in _backend("celery").check()] == []
+    assert [error.id for error in _backend("celery_amqp").check()] == []
+
+
 @pytest.mark.django_db
 def test_unreachable_broker_is_logged_not_raised(caplog: pytest.LogCaptureFixture) -> None:
     backend = CeleryBackend("down", {"OPTIONS": {}})
@@ -187,6 +227,11 @@ def test_every_system_check_id_is_documented() -> None:
 
     source = Path(inspect.getfile(backend)).read_text()
     check_ids = set(re.findall(r'id="(rail_tasks_celery\.[EW]\d{3})"', source))
-    assert check_ids == {"rail_tasks_celery.E001", "rail_tasks_celery.E002", "rail_tasks_celery.W001"}
+    assert check_ids == {
+        "rail_tasks_celery.E001",
+        "rail_tasks_celery.E002",
+        "rail_tasks_celery.E003",
+        "rail_tasks_celery.W001",
+    }
     docs = (Path(__file__).resolve().parents[2] / "docs" / "celery.md").read_text()
     assert {i for i in check_ids if f"`{i}`" not in docs} == set()

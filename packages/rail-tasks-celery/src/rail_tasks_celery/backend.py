@@ -112,9 +112,48 @@ class CeleryBackend(BrokerBackend):
         except (OperationalError, OSError) as exc:
             logger.warning("rail-tasks-celery could not revoke %s: %s; the heartbeat stops it instead", task_id, exc)
 
+    def _check_transport(self) -> list[Any]:
+        """An error when the broker's kombu transport (or the client library it needs) does not import."""
+        conf = self.app.conf
+        url = str(conf.broker_write_url or conf.broker_url or "amqp://")
+        scheme = url.split("://", 1)[0].split("+")[0] or "amqp"
+        try:
+            connection = self.app.connection_for_write()
+            try:
+                connection.transport  # noqa: B018 - imports the transport and its client library; does not connect
+            finally:
+                connection.release()
+        except Exception as exc:
+            if scheme in {"redis", "rediss", "sentinel"}:
+                hint = 'pip install "rail-tasks-celery[redis]" (Celery\'s Redis transport needs redis and packaging).'
+            else:
+                hint = f'Install the client library of the {scheme!r} transport, e.g. pip install "celery[{scheme}]".'
+            return [
+                checks.Error(
+                    f"The broker transport {scheme!r} of the Celery app of TASKS[{self.alias!r}] cannot be loaded: "
+                    f"{type(exc).__name__}: {exc}",
+                    hint=hint,
+                    id="rail_tasks_celery.E003",
+                )
+            ]
+        return []
+
     def check(self, **kwargs: Any) -> list[Any]:
-        """Warn when the Celery app cannot read the JSON messages this backend sends."""
-        errors: list[Any] = []
+        """Errors when the Celery app cannot load its broker transport or read the JSON messages this backend sends."""
+        from rail_tasks.backend_options import check_options
+        from rail_tasks.conf import SETTING_SPECS, SettingSpec
+
+        number = (int, float)
+        specs = {
+            "celery_app": SETTING_SPECS["celery_app"],
+            "queue_prefix": SettingSpec("queue_prefix", (str,), "", "Prepended to every non-default queue name."),
+            "time_limit_grace": SettingSpec("time_limit_grace", number, 5, "Seconds from soft to hard time limit."),
+            "lease_seconds": SETTING_SPECS["lease_seconds"],
+            "heartbeat_seconds": SETTING_SPECS["heartbeat_seconds"],
+            "sweep_interval": SettingSpec("sweep_interval", number, 30, "Seconds between two sweeper passes."),
+            "resubmit_after": SettingSpec("resubmit_after", number, 300, "Seconds before a due execution is resent."),
+        }
+        errors: list[Any] = check_options(f"TASKS[{self.alias!r}]['OPTIONS']", self.options, specs)
         try:
             accepted = set(self.app.conf.accept_content or ())
         except Exception as exc:
@@ -123,6 +162,7 @@ class CeleryBackend(BrokerBackend):
                     f"Celery app for TASKS[{self.alias!r}] cannot be loaded: {exc}", id="rail_tasks_celery.E001"
                 )
             ]
+        errors.extend(self._check_transport())
         if not self.app.conf.get("db_reuse_max"):
             errors.append(
                 checks.Warning(

@@ -21,7 +21,7 @@ from rail_tasks.exceptions import (
 )
 from rail_tasks.owner import acting_as
 from rail_tasks.plugins import hookimpl
-from rail_tasks.progress import TaskHandle, current_task
+from rail_tasks.progress import DetachedTaskHandle, TaskHandle, current_task
 from rail_tasks.runner import (
     RailTaskContext,
     cancel_execution,
@@ -35,6 +35,7 @@ from rail_tasks.status import Status
 from rail_tasks.task import RailTask, task
 
 __all__ = [
+    "DetachedTaskHandle",
     "ExecutionNotFound",
     "InvalidTaskArguments",
     "RailBackend",

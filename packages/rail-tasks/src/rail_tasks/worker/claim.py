@@ -3,10 +3,13 @@
 PostgreSQL: one statement in autocommit, ``UPDATE ... WHERE id IN (SELECT
 ... FOR UPDATE SKIP LOCKED LIMIT n) RETURNING ...``: concurrent workers never
 wait for each other, and the claimed rows come back with the claim (one
-round trip for a whole batch). SQLite has no row locks: a transaction
-(``BEGIN IMMEDIATE`` with ``"transaction_mode": "IMMEDIATE"``) serialises
-claimers, picks the ready ids and claims them by primary key with the same
-conditional ``UPDATE ... RETURNING``. Other databases lock with the ORM's
+round trip for a whole batch). SQLite has no row locks: a transaction that
+takes the write lock up front (``BEGIN IMMEDIATE``, whatever ``transaction_mode``
+the project set) serialises claimers, picks the ready ids and claims them by
+primary key with the same conditional ``UPDATE ... RETURNING``. (A deferred
+transaction that reads, then writes, fails at once with "database is locked"
+when another process writes meanwhile, whatever the ``timeout``; ``BEGIN
+IMMEDIATE`` waits for the lock instead.) Other databases lock with the ORM's
 ``select_for_update`` in a transaction and read the claim back by its own
 timestamp. Every claim is the model's fenced bulk transition
 (:meth:`TaskExecutionQuerySet.claim_and_fetch`), so only rows this worker
@@ -16,11 +19,13 @@ really claimed are returned.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
 from django.db import connections, transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
@@ -64,7 +69,7 @@ def claim_batch(
                 return []
         # Under the write lock (BEGIN IMMEDIATE): pick the ids on the ready index, then claim them by
         # primary key. (An "UPDATE ... WHERE id IN (subquery)" makes SQLite walk every waiting row.)
-        with transaction.atomic(using=using), connection.cursor() as cursor:
+        with _write_lock(connection), connection.cursor() as cursor:
             cursor.execute(ready_ids.sql, ready_ids.params)
             ids = [row[0] for row in cursor.fetchall()]
             return (
@@ -84,6 +89,24 @@ def claim_batch(
         else:
             rows = executions.filter(pk__in=list(ready.values_list("pk", flat=True)[:limit]))
         return rows.claim_and_fetch(worker_id, lease_seconds, now=now, started=False)
+
+
+@contextmanager
+def _write_lock(connection: BaseDatabaseWrapper) -> Iterator[None]:
+    """A transaction on SQLite that begins with the write lock (``BEGIN IMMEDIATE``), even in DEFERRED mode.
+
+    Django's SQLite backend begins transactions with ``BEGIN <transaction_mode>``; the worker sets the
+    mode of its own connection for this one transaction (``EXCLUSIVE``, if configured, is kept).
+    """
+    connection.ensure_connection()
+    previous = getattr(connection, "transaction_mode", None)
+    if previous != "EXCLUSIVE":
+        connection.transaction_mode = "IMMEDIATE"  # type: ignore[attr-defined]  # SQLite's DatabaseWrapper
+    try:
+        with transaction.atomic(using=connection.alias):
+            yield
+    finally:
+        connection.transaction_mode = previous  # type: ignore[attr-defined]
 
 
 def _ready_ids(using: str, backends: Sequence[str], queues: Sequence[str], now: datetime, limit: int) -> RawSQL:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import logging
 import re
 import subprocess
@@ -282,3 +283,44 @@ def test_worker_refuses_bad_options_naming_them() -> None:
     tasks_setting = {**settings.TASKS, "database": {"BACKEND": DATABASE, "OPTIONS": {"lease_seconds": "abc"}}}
     with override_settings(TASKS=tasks_setting), pytest.raises(ValueError, match=r"\['lease_seconds'\] must be"):
         WorkerOptions(backends=["database"]).resolve()
+
+
+# ---------------------------------------------------------------------------
+# 10, 13. Messages link the published docs, never a docs/ path the wheels do not contain
+# ---------------------------------------------------------------------------
+
+
+def test_docs_url_is_the_one_every_package_advertises() -> None:
+    from rail_tasks.conf import DOCS_URL
+
+    for pyproject in sorted(PACKAGES.glob("*/pyproject.toml")):
+        urls = tomllib.loads(pyproject.read_text())["project"].get("urls", {})
+        assert urls.get("Documentation") == DOCS_URL, pyproject
+
+
+def _message_strings(source: str) -> list[tuple[int, str]]:
+    """String constants of a module that are not docstrings, with their line numbers."""
+    tree = ast.parse(source)
+    docstrings = {
+        id(node.body[0].value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef)
+        and node.body
+        and isinstance(node.body[0], ast.Expr)
+        and isinstance(node.body[0].value, ast.Constant)
+    }
+    return [
+        (node.lineno, node.value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings
+    ]
+
+
+def test_no_message_names_a_docs_path() -> None:
+    found = [
+        f"{path.relative_to(REPO_ROOT)}:{line}: {text!r}"
+        for path in sorted(PACKAGES.glob("*/src/**/*.py"))
+        for line, text in _message_strings(path.read_text())
+        if re.search(r"docs/[\w-]+\.md", text)
+    ]
+    assert found == [], "the installed packages have no docs/ folder: link docs_url(...) instead"

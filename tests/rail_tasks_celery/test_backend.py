@@ -168,6 +168,20 @@ def test_check_names_a_misspelt_option() -> None:
     assert error.hint == "Did you mean 'sweep_interval'?"
 
 
+def test_the_docs_settings_block_passes_the_checks() -> None:
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "celery.md").read_text()
+    (block,) = [b for b in re.findall(r"```python\n(.*?)```", docs, re.DOTALL) if "CELERY_BROKER_URL" in b]
+    namespace: dict[str, object] = {}
+    exec("\n".join(line for line in block.splitlines() if line.startswith("CELERY_")), namespace)
+    settings = {key: value for key, value in namespace.items() if key.startswith("CELERY_")}
+    assert "CELERY_DB_REUSE_MAX" in settings
+    app = Celery("docs", set_as_current=False)
+    app.config_from_object(settings, namespace="CELERY")
+    backend = CeleryBackend("docs", {"OPTIONS": {}})
+    backend.__dict__["app"] = app
+    assert [(error.id, error.msg) for error in backend.check()] == []
+
+
 def test_check_passes_when_the_transport_imports() -> None:
     assert [error.id for error in _backend("celery").check()] == []
     assert [error.id for error in _backend("celery_amqp").check()] == []

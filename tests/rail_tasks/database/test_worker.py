@@ -41,6 +41,7 @@ def test_burst_runs_every_kind_of_task_and_exits(start_worker: Any) -> None:
     assert worker.wait(60) == 0, worker.text()
     rows = {str(row.pk): row for row in TaskExecution.objects.all()}
     assert [rows[r.id].status for r in results] == ["completed"] * 4 + ["failed"]
+    assert "signal again" not in worker.text()  # nobody signalled: the queue ran empty
     assert rows[results[0].id].result == 5
     assert rows[results[1].id].result == 42
     assert rows[results[2].id].result["value"] == 7
@@ -106,6 +107,7 @@ def test_sigterm_lets_running_tasks_finish_and_claims_nothing_more(start_worker:
     worker.signal(signal.SIGTERM)
     assert worker.wait(30) == 0, worker.text()
     assert [TaskExecution.objects.get(pk=r.id).status for r in running] == ["completed"] * 2
+    assert "(signal again to stop now)" in worker.text()
     assert [TaskExecution.objects.get(pk=r.id).status for r in waiting] == ["pending"] * 3
     assert Ledger.objects.filter(event="start").count() == 2
 

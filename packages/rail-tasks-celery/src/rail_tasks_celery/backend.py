@@ -19,7 +19,7 @@ from django.tasks.base import DEFAULT_TASK_QUEUE_NAME
 from django.utils import timezone
 from kombu.exceptions import OperationalError
 
-from rail_tasks import task_settings
+from rail_tasks import docs_url, task_settings
 from rail_tasks.engine import BrokerBackend
 from rail_tasks_celery.broker import BrokerInfo, resolve_app
 from rail_tasks_celery.worker import CANCEL_SIGNAL, TASK_NAME, celery_task_id_of
@@ -140,18 +140,17 @@ class CeleryBackend(BrokerBackend):
 
     def check(self, **kwargs: Any) -> list[Any]:
         """Errors when the Celery app cannot load its broker transport or read the JSON messages this backend sends."""
-        from rail_tasks.backend_options import check_options
-        from rail_tasks.conf import SETTING_SPECS, SettingSpec
+        from rail_tasks.backend_options import OptionSpec, check_options, setting_option
 
         number = (int, float)
         specs = {
-            "celery_app": SETTING_SPECS["celery_app"],
-            "queue_prefix": SettingSpec("queue_prefix", (str,), "", "Prepended to every non-default queue name."),
-            "time_limit_grace": SettingSpec("time_limit_grace", number, 5, "Seconds from soft to hard time limit."),
-            "lease_seconds": SETTING_SPECS["lease_seconds"],
-            "heartbeat_seconds": SETTING_SPECS["heartbeat_seconds"],
-            "sweep_interval": SettingSpec("sweep_interval", number, 30, "Seconds between two sweeper passes."),
-            "resubmit_after": SettingSpec("resubmit_after", number, 300, "Seconds before a due execution is resent."),
+            "celery_app": setting_option("celery_app"),
+            "queue_prefix": OptionSpec("queue_prefix", (str,), "", "Prepended to every non-default queue name."),
+            "time_limit_grace": OptionSpec("time_limit_grace", number, 5, "Seconds from soft to hard time limit."),
+            "lease_seconds": setting_option("lease_seconds"),
+            "heartbeat_seconds": setting_option("heartbeat_seconds"),
+            "sweep_interval": OptionSpec("sweep_interval", number, 30, "Seconds between two sweeper passes."),
+            "resubmit_after": OptionSpec("resubmit_after", number, 300, "Seconds before a due execution is resent."),
         }
         errors: list[Any] = check_options(f"TASKS[{self.alias!r}]['OPTIONS']", self.options, specs)
         try:
@@ -169,7 +168,8 @@ class CeleryBackend(BrokerBackend):
                     f"The Celery app of TASKS[{self.alias!r}] closes Django's database connections around every "
                     "task, so each rail-tasks execution opens a new database connection (several milliseconds).",
                     hint="Set CELERY_DB_REUSE_MAX (e.g. 1000) and DATABASES[...]['CONN_MAX_AGE'] to keep "
-                    "connections between tasks; see docs/celery.md.",
+                    "connections between tasks; see "
+                    f"{docs_url('celery', 'database-connections-keep-them-between-tasks')}",
                     id="rail_tasks_celery.W001",
                 )
             )

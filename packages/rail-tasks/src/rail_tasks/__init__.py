@@ -10,7 +10,7 @@ from typing import Any
 
 from rail_tasks.__about__ import __version__
 from rail_tasks.backends.base import RailBackend
-from rail_tasks.conf import task_settings
+from rail_tasks.conf import docs_url, task_settings
 from rail_tasks.exceptions import (
     ExecutionNotFound,
     InvalidTaskArguments,
@@ -52,6 +52,7 @@ __all__ = [
     "acting_as",
     "cancel_execution",
     "current_task",
+    "docs_url",
     "fail_execution",
     "finish_cancelled_execution",
     "hookimpl",

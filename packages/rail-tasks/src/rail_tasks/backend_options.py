@@ -19,11 +19,26 @@ from django.utils.module_loading import import_string
 
 from rail_tasks.conf import SETTING_SPECS, SettingSpec
 
-__all__ = ["CORE_BACKEND_OPTIONS", "check_options", "check_tasks_options", "options_problems"]
+__all__ = [
+    "CORE_BACKEND_OPTIONS",
+    "OptionSpec",
+    "check_options",
+    "check_tasks_options",
+    "options_problems",
+    "setting_option",
+]
+
+#: One accepted option: ``OptionSpec(name, types, default, help)`` (the same shape as a task setting's spec).
+OptionSpec = SettingSpec
+
+
+def setting_option(name: str) -> OptionSpec:
+    """The spec of the task setting ``name``, for a backend option that overrides that setting per alias."""
+    return SETTING_SPECS[name]
 
 
 def _settings(*names: str) -> dict[str, SettingSpec]:
-    return {name: SETTING_SPECS[name] for name in names}
+    return {name: setting_option(name) for name in names}
 
 
 #: The ``OPTIONS`` of the core backends, by class path.

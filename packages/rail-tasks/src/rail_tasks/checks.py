@@ -26,7 +26,7 @@ from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 
-from rail_tasks.conf import SETTING_SPECS, SettingSpec, raw_task_settings
+from rail_tasks.conf import SETTING_SPECS, SettingSpec, docs_url, raw_task_settings
 
 __all__ = ["check_backend_options", "check_block", "check_plugins", "check_task_settings"]
 
@@ -185,12 +185,20 @@ def check_plugins(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMe
         infos = iter_plugin_infos()
     except ImproperlyConfigured as exc:
         return [checks.Error(str(exc), id="rail_tasks.E005")]
-    return [
-        checks.Warning(
-            f"rail-tasks plugin {info.name!r} ({info.module}) failed to import and was skipped: {info.error}",
-            hint="Install its dependencies, or block it with RAIL_TASKS['blocked_plugins'].",
-            id="rail_tasks.W001",
+    messages: list[checks.CheckMessage] = []
+    for info in infos:
+        if not info.error:
+            continue
+        if info.misfit:
+            problem = f"does not fit the hookspecs and was skipped: {info.error.removeprefix('PluginValidationError: ')}"
+            hint = (
+                "Fix the hook's name or arguments (hooks are named rail_tasks_<event>; "
+                f"see {docs_url('hooks')}), or block it with RAIL_TASKS['blocked_plugins']."
+            )
+        else:
+            problem = f"failed to import and was skipped: {info.error}"
+            hint = "Install its dependencies, or block it with RAIL_TASKS['blocked_plugins']."
+        messages.append(
+            checks.Warning(f"rail-tasks plugin {info.name!r} ({info.module}) {problem}", hint=hint, id="rail_tasks.W001")
         )
-        for info in infos
-        if info.error
-    ]
+    return messages

@@ -19,7 +19,17 @@ from typing import Any
 
 from django.conf import settings as django_settings
 
-__all__ = ["SETTING_SPECS", "SettingSpec", "TaskSettings", "raw_task_settings", "task_settings"]
+__all__ = ["DOCS_URL", "SETTING_SPECS", "SettingSpec", "TaskSettings", "docs_url", "raw_task_settings", "task_settings"]
+
+
+#: Where the documentation is published (each ``docs/<page>.md`` at ``<DOCS_URL><page>/``). Messages for users
+#: link here rather than to ``docs/`` paths, which are not in the installed packages.
+DOCS_URL = "https://rail-tasks.readthedocs.io/en/latest/"
+
+
+def docs_url(page: str, anchor: str = "") -> str:
+    """The published URL of ``docs/<page>.md`` (and ``#anchor``)."""
+    return f"{DOCS_URL}{page}/" + (f"#{anchor}" if anchor else "")
 
 
 @dataclass(frozen=True, slots=True)

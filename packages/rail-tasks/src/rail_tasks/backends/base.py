@@ -13,6 +13,7 @@ import contextlib
 import json
 import logging
 from abc import abstractmethod
+from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar, ParamSpec, TypeVar, cast
 
@@ -26,7 +27,7 @@ from django.tasks.signals import task_enqueued
 from django.utils.json import normalize_json
 from django.utils.module_loading import import_string
 
-from rail_tasks.conf import task_settings
+from rail_tasks.conf import SettingSpec, task_settings
 from rail_tasks.exceptions import InvalidTaskArguments, TasksDisabled
 from rail_tasks.owner import get_current_owner
 from rail_tasks.plugins import hooks
@@ -67,6 +68,9 @@ class RailBackend(BaseTaskBackend):
     supports_timeout: ClassVar[bool] = False
     supports_cancel_running: ClassVar[bool] = False
     runs_inline: ClassVar[bool] = False
+
+    #: The ``OPTIONS`` keys this backend reads, checked by the system checks (unknown keys get a did-you-mean).
+    option_specs: ClassVar[Mapping[str, SettingSpec]] = {}
 
     def __init__(self, alias: str, params: dict[str, Any]) -> None:
         super().__init__(alias, params)

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from django.db import DatabaseError, router
 from django.utils import timezone
 
 from rail_tasks.backends.base import RailBackend
+from rail_tasks.conf import SETTING_SPECS, SettingSpec
 
 if TYPE_CHECKING:
     from rail_tasks.models import TaskExecution
@@ -31,6 +33,10 @@ class DatabaseBackend(RailBackend):
 
     supports_timeout = True
     supports_cancel_running = True
+    option_specs: ClassVar[Mapping[str, SettingSpec]] = {
+        name: SETTING_SPECS[name]
+        for name in ("poll_interval", "lease_seconds", "heartbeat_seconds", "shutdown_grace_seconds")
+    }
 
     def submit(self, execution: TaskExecution, *, run_after: datetime | None = None) -> str:
         """The committed row is what workers claim; wake idle PostgreSQL workers when it is due now.

@@ -10,7 +10,8 @@ Measures, for each queue with the same no-op task body and 2 worker processes
 
 * enqueue throughput and p50/p99 latency (sequential ``Task.enqueue()`` calls);
 * drain throughput: N ready no-op tasks, first start to last finish (from the rows);
-* pickup latency p50/p99: enqueue -> start with idle workers, sequential tasks;
+* pickup latency p50/p99: from ``enqueue()``'s return to the task function's first line,
+  one task at a time on idle workers, a random 0-100 ms pause before each;
 * the claim transaction's time with F finished + W waiting rows (rolled back).
 
 Each database runs in a child interpreter (``--inner``) with ``benchmarks.settings``;
@@ -22,6 +23,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
+import select
 import signal
 import statistics
 import subprocess
@@ -74,7 +77,9 @@ class Bench:
                 cursor.execute("VACUUM ANALYZE rail_tasks_taskexecution")
                 cursor.execute("VACUUM ANALYZE django_tasks_database_dbtaskresult")
 
-    def start_workers(self, system: str, *, interval: float | None = None) -> list[subprocess.Popen[bytes]]:
+    def start_workers(
+        self, system: str, *, interval: float | None = None, pass_fds: tuple[int, ...] = ()
+    ) -> list[subprocess.Popen[bytes]]:
         base = [sys.executable, "-m", "django"]
         if system == "rail":
             command = [*base, "rail_tasks_worker", "--concurrency", "2"]
@@ -86,7 +91,9 @@ class Bench:
             command += ["--interval", str(interval if interval is not None else 1)]
             commands = [command, command]
         processes = [
-            subprocess.Popen(c, env=self.env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            subprocess.Popen(
+                c, env=self.env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, pass_fds=pass_fds
+            )
             for c in commands
         ]
         time.sleep(2.5)  # Django start-up and first poll
@@ -129,17 +136,6 @@ class Bench:
             agg = DBTaskResult.objects.aggregate(a=Min("started_at"), b=Max("finished_at"))
         return float((agg["b"] - agg["a"]).total_seconds())
 
-    def pickups(self, system: str) -> list[float]:
-        from django_tasks_db.models import DBTaskResult
-
-        from rail_tasks.models import TaskExecution
-
-        if system == "rail":
-            rows = TaskExecution.objects.values_list("created_at", "started_at")
-        else:
-            rows = DBTaskResult.objects.values_list("enqueued_at", "started_at")
-        return [(started - created).total_seconds() * 1000 for created, started in rows if started]
-
     def enqueue_and_drain(self, system: str) -> dict[str, float]:
         count = self.options.drain
         self.reset()
@@ -165,19 +161,39 @@ class Bench:
         }
 
     def pickup(self, system: str, interval: float | None) -> dict[str, float]:
+        """Enqueue return -> the task function's first line, one task at a time on idle workers.
+
+        A random 0-100 ms pause precedes each task (workers go idle between them,
+        as with real traffic). The task writes ``time.time()`` to a pipe the
+        workers inherited; the sample is that minus the wall-clock time just
+        after ``enqueue()`` returned.
+        """
         count = self.options.pickup
         self.reset()
         task = self.task(system)
-        processes = self.start_workers(system, interval=interval)
+        read_fd, write_fd = os.pipe()
+        self.env["BENCH_PICKUP_FD"] = str(write_fd)
+        processes = self.start_workers(system, interval=interval, pass_fds=(write_fd,))
+        os.close(write_fd)
+        pending = b""
+        samples = []
+        pauses = random.Random(20261202)
         try:
-            for index in range(count):
-                task.enqueue()
-                deadline = time.monotonic() + 30
-                while self.finished_count(system) <= index and time.monotonic() < deadline:
-                    time.sleep(0.001)
+            for _ in range(count):
+                time.sleep(pauses.uniform(0, 0.1))
+                task.enqueue(True)
+                returned = time.time()
+                while b"\n" not in pending:
+                    ready, _, _ = select.select([read_fd], [], [], 30)
+                    if not ready:
+                        raise RuntimeError(f"{system}: a pickup sample never ran")
+                    pending += os.read(read_fd, 4096)
+                line, pending = pending.split(b"\n", 1)
+                samples.append((float(line) - returned) * 1000)
         finally:
             self.stop_workers(processes)
-        samples = self.pickups(system)
+            os.close(read_fd)
+            del self.env["BENCH_PICKUP_FD"]
         return {"pickup_p50_ms": _percentile(samples, 50), "pickup_p99_ms": _percentile(samples, 99)}
 
     def fill(self, finished: int, waiting: int) -> None:
@@ -304,23 +320,30 @@ def inner(db: str, options: argparse.Namespace) -> dict[str, Any]:
     django.setup()
     bench = Bench(db, options)
     results: dict[str, Any] = {}
+    only = set(options.only.split(",")) if options.only else {"drain", "pickup", "claim"}
+    systems = options.systems.split(",")
     for system in ("rail", "dtdb"):
-        print(f"[{db}] {system}: enqueue + drain {options.drain}", file=sys.stderr, flush=True)
-        results[system] = bench.enqueue_and_drain(system)
-        print(f"[{db}] {system}: pickup x{options.pickup}", file=sys.stderr, flush=True)
-        results[system].update(bench.pickup(system, None if system == "rail" else 0.1))
-    if options.pickup_dtdb_default:
+        results[system] = {}
+        if system not in systems:
+            continue
+        if "drain" in only:
+            print(f"[{db}] {system}: enqueue + drain {options.drain}", file=sys.stderr, flush=True)
+            results[system].update(bench.enqueue_and_drain(system))
+        if "pickup" in only:
+            print(f"[{db}] {system}: pickup x{options.pickup}", file=sys.stderr, flush=True)
+            results[system].update(bench.pickup(system, None if system == "rail" else 0.1))
+    if options.pickup_dtdb_default and "pickup" in only:
         print(f"[{db}] dtdb: pickup at its default 1 s interval", file=sys.stderr, flush=True)
         saved = options.pickup
         options.pickup = min(saved, 40)
         results["dtdb"]["pickup_default_p50_ms"] = bench.pickup("dtdb", 1.0)["pickup_p50_ms"]
         options.pickup = saved
     for finished, waiting in ((0, 1000), (options.claim_rows, options.claim_rows // 10)):
-        if finished == 0 and waiting == 0:
+        if "claim" not in only or (finished == 0 and waiting == 0):
             continue
         print(f"[{db}] claim time with {finished} finished + {waiting} waiting", file=sys.stderr, flush=True)
         bench.fill(finished, waiting)
-        for system in ("rail", "dtdb"):
+        for system in systems:
             results[system][f"claim_ms_{finished}"] = bench.claim_time(system)
     bench.reset()
     return results
@@ -383,6 +406,8 @@ def main() -> None:
     parser.add_argument("--pickup", type=int, default=200, help="sequential tasks for pickup latency")
     parser.add_argument("--claim-rows", type=int, default=1_000_000, help="finished rows (waiting = a tenth)")
     parser.add_argument("--pickup-dtdb-default", action="store_true", help="also time dtdb at its 1 s default poll")
+    parser.add_argument("--only", default="", help="comma-separated subset of drain (with enqueue), pickup, claim")
+    parser.add_argument("--systems", default="rail,dtdb", help="rail, dtdb or both (comma-separated)")
     parser.add_argument("--memory", type=int, default=0, help="only measure worker RSS over this many tasks")
     parser.add_argument("--inner", default="", help=argparse.SUPPRESS)
     parser.add_argument("--json", action="store_true", help="print the raw numbers as JSON too")

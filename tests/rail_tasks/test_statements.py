@@ -108,6 +108,34 @@ def test_queryset_claim_by_id_reads_back_where_update_cannot_return_rows(monkeyp
     assert TaskExecution.objects.claim_by_id(row.pk, "w", 5) is None
 
 
+@pytest.mark.parametrize("form", ["subquery", "placeholders"])
+def test_claim_in_writes_and_returns_what_the_orm_claim_does(form: str) -> None:
+    """The worker's batch claim: two ready rows and one running, claimed through a subquery or listed ids."""
+    fast_a, orm_a = _twins(priority=5)
+    fast_b, orm_b = _twins(status=Status.RETRYING, attempts=1, started_at=timezone.now() - timedelta(minutes=1))
+    busy, _ = _twins()
+    TaskExecution.objects.filter(pk=busy.pk).update(status=Status.RUNNING, attempts=1, worker_id="other")
+    ids = [TaskExecution._meta.pk.get_db_prep_value(row.pk, connection) for row in (fast_a, fast_b, busy)]
+    if form == "subquery":
+        table, column = connection.ops.quote_name(TaskExecution._meta.db_table), connection.ops.quote_name("id")
+        sql, params = f"SELECT {column} FROM {table} WHERE {column} IN (%s, %s, %s)", ids
+    else:
+        sql, params = "%s, %s, %s", ids
+    now = timezone.now()
+    with CaptureQueriesContext(connection) as queries:
+        claimed = statements.claim_in(
+            TaskExecution, sql, params, "w@host", now, now + timedelta(seconds=30), using="default"
+        )
+    expected = TaskExecution.objects.filter(pk__in=[orm_a.pk, orm_b.pk]).claim_and_fetch("w@host", 30, now=now)
+    assert len(queries) == 1
+    assert sorted(row.pk for row in claimed) == sorted([fast_a.pk, fast_b.pk])  # not the running one
+    by_priority = sorted(claimed, key=lambda row: -row.priority)
+    assert [_columns(row) for row in by_priority] == [_columns(row) for row in expected]
+    assert [_stored(fast_a), _stored(fast_b)] == [_stored(orm_a), _stored(orm_b)]
+    assert TaskExecution.objects.get(pk=busy.pk).worker_id == "other"
+    assert all(row._state.db == "default" and not row._state.adding for row in claimed)
+
+
 def _running_twins(**fields: Any) -> tuple[TaskExecution, TaskExecution]:
     fast, orm = _twins(**fields)
     now = timezone.now()

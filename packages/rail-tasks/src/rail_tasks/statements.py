@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
     from rail_tasks.models import TaskExecution
 
-__all__ = ["claim_by_id", "update_running_attempt"]
+__all__ = ["claim_by_id", "claim_in", "update_running_attempt"]
 
 #: SQL text by (database alias, statement, column names). Only strings: every thread shares them.
 _sql: dict[tuple[str, str, tuple[str, ...]], str] = {}
@@ -75,13 +75,13 @@ class _Columns:
 # every value is a parameter (hence the S608 exemptions).
 
 
-def _claim_sql(c: _Columns, returning: str) -> str:
+def _claim_sql(c: _Columns, returning: str, id_condition: str) -> str:
     ready = ", ".join(["%s"] * len(READY_STATUSES))
     return (
         f"UPDATE {c.table} SET {c['status']} = %s, {c['attempts']} = {c['attempts']} + 1, {c['worker_id']} = %s, "  # noqa: S608
         f"{c['started_at']} = COALESCE({c['started_at']}, %s), {c['heartbeat_at']} = %s, "
         f"{c['lease_expires_at']} = %s, {c['cancel_requested']} = %s "
-        f"WHERE {c['id']} = %s AND {c['status']} IN ({ready}) {returning}"
+        f"WHERE {c['id']} {id_condition} AND {c['status']} IN ({ready}) {returning}"
     )
 
 
@@ -94,6 +94,47 @@ def _converters(
         cached = (compiler, compiler.get_converters([field.get_col(model._meta.db_table) for field in fields]))
         setattr(_local, alias, cached)
     return cached
+
+
+def _claim(
+    model: type[TaskExecution],
+    id_condition: str,
+    id_params: Sequence[Any],
+    worker_id: str,
+    now: datetime,
+    lease_expires_at: datetime | None,
+    using: str,
+) -> list[TaskExecution]:
+    """Claim the ready rows whose id meets ``id_condition`` (SQL after the quoted id column) in one statement."""
+    connection = connections[using]
+    columns = _Columns(model, connection)
+    fields = model._meta.concrete_fields
+    key = (using, "claim", (id_condition,))
+    sql, returning_params = _sql.get(key), ()
+    if sql is None:
+        returning, returning_params = connection.ops.returning_columns(fields)
+        sql = _claim_sql(columns, returning, id_condition)
+        if not returning_params:  # output variables (Oracle) are made per call: cache only the others
+            _sql[key] = sql
+    params = [
+        columns.save("status", Status.RUNNING),
+        columns.save("worker_id", worker_id[:64]),
+        columns.save("started_at", now),
+        columns.save("heartbeat_at", now),
+        columns.save("lease_expires_at", lease_expires_at),
+        columns.save("cancel_requested", False),
+        *id_params,
+        *(columns.lookup("status", status) for status in READY_STATUSES),
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = connection.ops.fetch_returned_rows(cursor, returning_params)
+    if not rows:
+        return []
+    compiler, converters = _converters(using, model, connection, fields)
+    converted = compiler.apply_converters(rows, converters) if converters else rows
+    names = [field.attname for field in fields]
+    return [model.from_db(using, names, row) for row in converted]
 
 
 def claim_by_id(
@@ -111,34 +152,30 @@ def claim_by_id(
     row as a query would. Only for databases that return rows from an update
     (``features.can_return_rows_from_update``): callers check.
     """
-    connection = connections[using]
-    columns = _Columns(model, connection)
-    fields = model._meta.concrete_fields
-    key = (using, "claim", ())
-    sql, returning_params = _sql.get(key), ()
-    if sql is None:
-        returning, returning_params = connection.ops.returning_columns(fields)
-        sql = _claim_sql(columns, returning)
-        if not returning_params:  # output variables (Oracle) are made per call: cache only the others
-            _sql[key] = sql
-    params = [
-        columns.save("status", Status.RUNNING),
-        columns.save("worker_id", worker_id[:64]),
-        columns.save("started_at", now),
-        columns.save("heartbeat_at", now),
-        columns.save("lease_expires_at", lease_expires_at),
-        columns.save("cancel_requested", False),
-        columns.lookup("id", execution_id),
-        *(columns.lookup("status", status) for status in READY_STATUSES),
-    ]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        rows = connection.ops.fetch_returned_rows(cursor, returning_params)
-    if not rows:
-        return None
-    compiler, converters = _converters(using, model, connection, fields)
-    (row,) = compiler.apply_converters(rows, converters) if converters else rows
-    return model.from_db(using, [field.attname for field in fields], row)
+    id_param = _Columns(model, connections[using]).lookup("id", execution_id)
+    rows = _claim(model, "= %s", [id_param], worker_id, now, lease_expires_at, using)
+    return rows[0] if rows else None
+
+
+def claim_in(
+    model: type[TaskExecution],
+    ids_sql: str,
+    ids_params: Sequence[Any],
+    worker_id: str,
+    now: datetime,
+    lease_expires_at: datetime | None,
+    *,
+    using: str,
+) -> list[TaskExecution]:
+    """Claim the ready executions whose ids ``ids_sql`` selects, in one ``UPDATE ... RETURNING``.
+
+    ``ids_sql`` is a subquery (the worker's ``SELECT id ... FOR UPDATE SKIP
+    LOCKED``) or a list of placeholders, with ``ids_params`` as the database
+    takes them. Writes what :meth:`TaskExecutionQuerySet.claim` writes; rows
+    come back in no particular order. Only for databases that return rows
+    from an update, like :func:`claim_by_id`.
+    """
+    return _claim(model, f"IN ({ids_sql})", ids_params, worker_id, now, lease_expires_at, using)
 
 
 # -- the running attempt's own writes ----------------------------------------------------

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from typing import Any
+from uuid import UUID
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -17,6 +18,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from rail_tasks import Status, TaskExecution, statements
+from tests.taskapp import tasks
 
 pytestmark = pytest.mark.django_db
 
@@ -50,6 +52,63 @@ def _columns(row: TaskExecution) -> dict[str, Any]:
 
 def _stored(row: TaskExecution) -> dict[str, Any]:
     return _columns(TaskExecution.objects.get(pk=row.pk))
+
+
+_NOW = timezone.now()
+
+
+def _new(**fields: Any) -> TaskExecution:
+    values: dict[str, Any] = {
+        "name": "twin",
+        "task_path": "tests.taskapp.tasks.add",
+        "backend": "database",
+        "queue": "orders",
+        "priority": -7,
+        "args": [1, {"nested": ["é", 2.5, None]}],
+        "kwargs": {"flag": True, "when": "2026-12-02T10:00:00+00:00"},
+        "metadata": {"traceparent": "00-abc-def-01"},
+        "max_retries": 2,
+        "retry_delay": 1.5,
+        "retry_backoff": False,
+        "timeout": 12.5,
+        "track_progress": False,
+        "run_after": _NOW + timedelta(minutes=5),
+    }
+    values.update(fields)
+    return TaskExecution(**values)
+
+
+@pytest.mark.parametrize("owned", [False, True], ids=["no-owner", "owner"])
+def test_insert_execution_writes_what_save_does(owned: bool) -> None:
+    owner = get_user_model().objects.create(username="owner") if owned else None
+    fast = _new(owner=owner)
+    orm = _new(owner=owner, created_at=fast.created_at)
+    with CaptureQueriesContext(connection) as queries:
+        assert statements.insert_execution(fast, using="default") is True
+    orm.save(force_insert=True)
+    assert len(queries) == 1
+    assert _stored(fast) == _stored(orm)
+    assert _columns(fast) == _columns(orm)  # the instance as save() leaves it
+    assert (fast._state.adding, fast._state.db) == (orm._state.adding, orm._state.db) == (False, "default")
+
+
+def test_insert_execution_leaves_the_insert_to_save_when_model_signals_listen() -> None:
+    from django.db.models.signals import post_save
+
+    seen: list[Any] = []
+
+    def receiver(sender: Any, instance: TaskExecution, created: bool, **kwargs: Any) -> None:
+        seen.append((instance.pk, created))
+
+    post_save.connect(receiver, sender=TaskExecution)
+    try:
+        row = _new()
+        assert statements.insert_execution(row, using="default") is False
+        assert not TaskExecution.objects.filter(pk=row.pk).exists()
+        result = tasks.add.using(backend="database").enqueue(1, 2)
+        assert seen == [(UUID(result.id), True)]  # the backend saved it through the ORM instead
+    finally:
+        post_save.disconnect(receiver, sender=TaskExecution)
 
 
 @pytest.mark.parametrize(
@@ -141,9 +200,6 @@ def _running_twins(**fields: Any) -> tuple[TaskExecution, TaskExecution]:
     now = timezone.now()
     TaskExecution.objects.filter(pk__in=[fast.pk, orm.pk]).claim("w", 30, now=now)
     return TaskExecution.objects.get(pk=fast.pk), TaskExecution.objects.get(pk=orm.pk)
-
-
-_NOW = timezone.now()
 
 
 @pytest.mark.parametrize(

@@ -220,6 +220,45 @@ def test_enqueue_notifies_listeners_on_commit_only() -> None:
 
 
 @postgres_only
+def test_enqueue_inserts_and_notifies_in_one_round_trip() -> None:
+    """The INSERT and the NOTIFY share one statement; a deferred row wakes nobody (workers poll for it)."""
+    listener = Listener("default")
+    listener.connect()
+    try:
+        with CaptureQueriesContext(connection) as queries:
+            result = tasks_db.other_queue.using(backend="database").enqueue("a")
+        assert len(queries) == 1
+        assert "pg_notify" in queries[0]["sql"]
+        assert _payloads(listener) == ["other"]
+        assert TaskExecution.objects.get(pk=result.id).queue == "other"
+        later = timezone.now() + timedelta(hours=1)
+        with CaptureQueriesContext(connection) as queries:
+            tasks_db.record.using(backend="database", run_after=later).enqueue("b")
+        assert len(queries) == 1
+        assert "pg_notify" not in queries[0]["sql"]
+        assert _payloads(listener, 0.3) == []
+    finally:
+        listener.close()
+
+
+@postgres_only
+def test_enqueue_notifies_on_commit_with_server_side_binding() -> None:
+    """Server-side binding takes one statement per call: the NOTIFY follows on commit, as before."""
+    listener = Listener("default")
+    listener.connect()
+    options = connection.settings_dict["OPTIONS"]
+    options["server_side_binding"] = True
+    try:
+        with transaction.atomic():
+            tasks_db.record.using(backend="database").enqueue("a")
+            assert _payloads(listener, 0.2) == []
+        assert _payloads(listener) == ["default"]
+    finally:
+        del options["server_side_binding"]
+        listener.close()
+
+
+@postgres_only
 def test_listener_notices_a_terminated_connection_and_reconnects() -> None:
     listener = Listener("default")
     listener.connect()

@@ -1,17 +1,18 @@
-"""The two writes every execution makes, as SQL built once per database alias.
+"""The writes every execution makes, as SQL built once per database alias.
 
-Every engine pays for two writes per execution: the claim (``pending|retrying
--> running``, returning the row) and the outcome (``running -> completed`` and
-the like, fenced by the attempt). Built through ``QuerySet.update()`` each
-time, each costs about a millisecond of CPU on a small machine (query
-building, compiling, converting 36 returned columns), several times the round
-trip itself, while the SQL text never changes.
+Every engine pays for three writes per execution: the insert at enqueue, the
+claim (``pending|retrying -> running``, returning the row) and the outcome
+(``running -> completed`` and the like, fenced by the attempt). Built through
+the ORM (``save()``, ``QuerySet.update()``) each time, each costs about half a
+millisecond to a millisecond of CPU on a small machine (query building,
+compiling, converting 36 returned columns), several times the round trip
+itself, while the SQL text never changes.
 
 So the text is built once per database alias and column set, from the model's
 metadata and the backend's own operations (``quote_name``,
 ``returning_columns``, ``fetch_returned_rows``, the compiler's converters);
-each value is prepared by its field (``get_db_prep_save``), as
-``QuerySet.update()`` does, and the statement runs through Django's cursor
+each value is prepared by its field (``pre_save``, ``get_db_prep_save``), as
+``save()`` and ``QuerySet.update()`` do, and the statement runs through Django's cursor
 (query logging, ``CaptureQueriesContext`` and execute wrappers still see it).
 Tests compare each statement's effect with the ORM's on SQLite and PostgreSQL.
 """
@@ -24,6 +25,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
 
 from django.db import connections, router
+from django.db.models import signals
 
 from rail_tasks.status import READY_STATUSES, Status
 
@@ -34,7 +36,7 @@ if TYPE_CHECKING:
 
     from rail_tasks.models import TaskExecution
 
-__all__ = ["claim_by_id", "claim_in", "update_running_attempt"]
+__all__ = ["claim_by_id", "claim_in", "insert_execution", "update_running_attempt"]
 
 #: SQL text by (database alias, statement, column names). Only strings: every thread shares them.
 _sql: dict[tuple[str, str, tuple[str, ...]], str] = {}
@@ -66,6 +68,46 @@ class _Columns:
     def lookup(self, name: str, value: Any) -> Any:
         """``value`` as an exact lookup on the field ``name`` would send it."""
         return self.field(name).get_db_prep_value(value, self.connection, prepared=False)
+
+
+# -- the insert of a new execution -------------------------------------------------
+
+
+def insert_execution(execution: TaskExecution, *, using: str, then: str = "", then_params: Sequence[Any] = ()) -> bool:
+    """INSERT a new execution as ``save(force_insert=True)`` writes it, with SQL built once; one round trip.
+
+    Each column's value is what the ORM would send: the field's
+    ``pre_save(add=True)``, then ``get_db_prep_save``. ``then`` is SQL run in
+    the same call after the INSERT (the database backend's ``NOTIFY``; only
+    where the driver takes several statements in one call), with
+    ``then_params``. Returns ``False``, writing nothing, where the ORM must
+    save instead: a ``pre_save``/``post_save`` receiver listens on the model,
+    or a value is an expression. On success the instance is marked saved on
+    ``using``, as ``save()`` leaves it.
+    """
+    model = type(execution)
+    if signals.pre_save.has_listeners(model) or signals.post_save.has_listeners(model):
+        return False
+    meta = model._meta
+    fields = [field for field in meta.local_concrete_fields if not field.generated]
+    values = [field.pre_save(execution, add=True) for field in fields]
+    if meta.db_returning_fields or any(hasattr(value, "resolve_expression") for value in values):
+        return False
+    connection = connections[using]
+    key = (using, "insert", (then,))
+    sql = _sql.get(key)
+    if sql is None:
+        columns = _Columns(model, connection)
+        names = ", ".join(columns[field.name] for field in fields)
+        placeholders = ", ".join(["%s"] * len(fields))
+        insert = f"INSERT INTO {columns.table} ({names}) VALUES ({placeholders})"  # noqa: S608
+        sql = _sql[key] = f"{insert}; {then}" if then else insert
+    params = [field.get_db_prep_save(value, connection) for field, value in zip(fields, values, strict=True)]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, *then_params])
+    execution._state.adding = False
+    execution._state.db = using
+    return True
 
 
 # -- the claim ----------------------------------------------------------------------

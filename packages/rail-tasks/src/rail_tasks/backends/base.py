@@ -26,6 +26,7 @@ from django.tasks.signals import task_enqueued
 from django.utils.json import normalize_json
 from django.utils.module_loading import import_string
 
+from rail_tasks import statements
 from rail_tasks.conf import task_settings
 from rail_tasks.exceptions import InvalidTaskArguments, TasksDisabled
 from rail_tasks.owner import get_current_owner
@@ -170,16 +171,31 @@ class RailBackend(BaseTaskBackend):
             )
         except ValidationError as exc:
             raise InvalidTask(f"Task {task.module_path!r} cannot be enqueued: {exc}") from exc
-        execution.save(force_insert=True)
+        submitted = self.insert_execution(execution, router.db_for_write(TaskExecution, instance=execution))
         hooks.enqueue(execution)
         task_result = cast("TaskResult[_P, _R]", self.to_task_result(execution, task))
         task_enqueued.send(sender=type(self), task_result=task_result)
-        self.submit_on_commit(execution, run_after=task.run_after)
+        if not submitted:
+            self.submit_on_commit(execution, run_after=task.run_after)
         if self.runs_inline:
             # With track_in_database=False the finished row is already gone; the result stays as enqueued.
             with contextlib.suppress(TaskResultDoesNotExist):
                 task_result.refresh()
         return task_result
+
+    def insert_execution(self, execution: TaskExecution, using: str) -> bool:
+        """Write the new row to ``using``; return whether that statement also submitted it to the engine.
+
+        One prebuilt ``INSERT`` (:func:`rail_tasks.statements.insert_execution`),
+        or ``save()`` when model signals listen. A backend whose engine can be
+        told in the same round trip (the database backend's ``NOTIFY``) does
+        so here and returns ``True``: :meth:`enqueue` then skips
+        :meth:`submit_on_commit`, so a rolled-back enqueue must not reach the
+        engine either.
+        """
+        if not statements.insert_execution(execution, using=using):
+            execution.save(force_insert=True, using=using)
+        return False
 
     def submit_on_commit(self, execution: TaskExecution, *, run_after: datetime | None = None) -> None:
         """Call :meth:`submit` once the current transaction commits (at once outside one)."""

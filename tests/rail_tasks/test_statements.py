@@ -261,3 +261,62 @@ def test_transitions_use_one_query_and_update_the_instance() -> None:
         "heartbeat_at": None,
     }
     assert not row.finish_failed(1, error="late", exception_class="X", traceback="", expires_at=None)
+
+
+postgres_only = pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL only")
+
+
+@pytest.fixture
+def fresh_session() -> None:
+    """No statement prepared on this connection yet (an earlier test may have prepared some)."""
+    with connection.cursor() as cursor:
+        cursor.execute("DEALLOCATE ALL")
+    connection.__dict__.pop("_rail_tasks_prepared", None)
+
+
+@postgres_only
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("fresh_session")
+def test_worker_statements_are_prepared_once_per_session_in_autocommit() -> None:
+    first, second = _twins()
+    now = timezone.now()
+    with CaptureQueriesContext(connection) as queries:
+        assert _claim(first.pk, "w", now, None) is not None
+        assert _claim(second.pk, "w", now, None) is not None
+    assert [query["sql"].split()[0] for query in queries] == ["PREPARE", "EXECUTE", "EXECUTE"]
+    fast, orm = _running_twins()
+    assert statements.update_running_attempt(fast, 1, {"status": Status.COMPLETED, "progress": 100}) is True
+    assert TaskExecution.objects.filter(pk=orm.pk).update(status=Status.COMPLETED, progress=100) == 1
+    assert _stored(fast) == _stored(orm)
+
+
+@postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_worker_statements_stay_plain_inside_a_transaction() -> None:
+    from django.db import transaction
+
+    row, _ = _twins()
+    with transaction.atomic(), CaptureQueriesContext(connection) as queries:
+        assert _claim(row.pk, "w", timezone.now(), None) is not None
+    assert [query["sql"].split()[0] for query in queries] == ["UPDATE"]
+
+
+@postgres_only
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("fresh_session")
+def test_worker_statements_fall_back_to_plain_sql_when_the_server_forgets_them() -> None:
+    """A pooler that moves the client to another session (PgBouncer in transaction mode) loses prepared statements."""
+    first, second = _twins()
+    third, _ = _twins()
+    try:
+        assert _claim(first.pk, "w", timezone.now(), None) is not None
+        with connection.cursor() as cursor:
+            cursor.execute("DEALLOCATE ALL")  # what a session switch looks like to this client
+        with CaptureQueriesContext(connection) as queries:
+            claimed = _claim(second.pk, "w", timezone.now(), None)
+            assert _claim(third.pk, "w", timezone.now(), None) is not None
+        assert claimed is not None
+        assert claimed.attempts == 1
+        assert [query["sql"].split()[0] for query in queries] == ["EXECUTE", "UPDATE", "UPDATE"]
+    finally:
+        statements._unprepared.discard("default")

@@ -14,23 +14,29 @@ metadata and the backend's own operations (``quote_name``,
 each value is prepared by its field (``pre_save``, ``get_db_prep_save``), as
 ``save()`` and ``QuerySet.update()`` do, and the statement runs through Django's cursor
 (query logging, ``CaptureQueriesContext`` and execute wrappers still see it).
-Tests compare each statement's effect with the ORM's on SQLite and PostgreSQL.
+On PostgreSQL, outside transactions, the claims and the attempt's writes also
+skip parsing and planning: each is prepared once per session (``PREPARE``,
+then ``EXECUTE``), see :func:`_execute`. Tests compare each statement's effect with the ORM's on SQLite and PostgreSQL.
 """
 
 from __future__ import annotations
 
+import hashlib
+import logging
+import re
 import threading
 from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
 
-from django.db import connections, router
+from django.db import DatabaseError, connections, router
 from django.db.models import signals
 
 from rail_tasks.status import READY_STATUSES, Status
 
 if TYPE_CHECKING:
     from django.db.backends.base.base import BaseDatabaseWrapper
+    from django.db.backends.utils import CursorWrapper
     from django.db.models import Field, Model
     from django.db.models.sql.compiler import SQLCompiler
 
@@ -42,6 +48,55 @@ __all__ = ["claim_by_id", "claim_in", "insert_execution", "update_running_attemp
 _sql: dict[tuple[str, str, tuple[str, ...]], str] = {}
 #: Per thread and alias: the compiler and converters of a returned row (both hold the thread's connection).
 _local = threading.local()
+#: Aliases whose server refused a prepared statement once (a pooler that switches sessions): plain SQL there.
+_unprepared: set[str] = set()
+
+logger = logging.getLogger("rail_tasks")
+
+
+def _execute(cursor: CursorWrapper, using: str, sql: str, params: Sequence[Any]) -> None:
+    """Run ``sql``; on PostgreSQL in autocommit, as a prepared statement (parsed and planned once per session).
+
+    The worker's claim and outcome writes run often with the same text, and
+    planning the claim costs about as much as running it. The statement is
+    named after a hash of its text, so two clients that share a server
+    session (a pooler) can only ever execute the same SQL under one name. If
+    the server does not know the name (PgBouncer in transaction mode, a
+    ``DISCARD ALL``), this alias falls back to plain statements for good.
+    Inside a transaction the plain statement is used, so an error here never
+    aborts a caller's transaction.
+    """
+    connection = cursor.db
+    if connection.vendor != "postgresql" or using in _unprepared or connection.in_atomic_block:
+        cursor.execute(sql, params)
+        return
+    raw = connection.connection
+    state = connection.__dict__.get("_rail_tasks_prepared")
+    if state is None or state[0] is not raw:
+        state = connection.__dict__["_rail_tasks_prepared"] = (raw, set())
+    prepared: set[str] = state[1]
+    name = "rail_tasks_" + hashlib.sha1(sql.encode(), usedforsecurity=False).hexdigest()[:24]
+    try:
+        if name not in prepared:
+            numbered = iter(range(1, len(params) + 1))
+            try:
+                cursor.execute(f"PREPARE {name} AS " + re.sub("%s", lambda _: f"${next(numbered)}", sql))
+            except DatabaseError as exc:
+                if _sqlstate(exc) != "42P05":  # duplicate_prepared_statement: the same text, prepared already
+                    raise
+            prepared.add(name)
+        cursor.execute(f"EXECUTE {name}({', '.join(['%s'] * len(params))})", params)
+    except DatabaseError as exc:
+        if _sqlstate(exc) not in {"26000", "0A000"}:  # unknown statement name; a pooler refusing PREPARE
+            raise
+        _unprepared.add(using)
+        logger.info("Database %r does not keep prepared statements (%s); using plain ones", using, exc)
+        cursor.execute(sql, params)
+
+
+def _sqlstate(exc: BaseException) -> str | None:
+    cause = exc.__cause__
+    return getattr(cause, "sqlstate", None) or getattr(cause, "pgcode", None)
 
 
 class _Columns:
@@ -168,8 +223,12 @@ def _claim(
         *id_params,
         *(columns.lookup("status", status) for status in READY_STATUSES),
     ]
+    output_variables = bool(returning_params)  # Oracle: bound per call, never prepared
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        if output_variables:
+            cursor.execute(sql, params)
+        else:
+            _execute(cursor, using, sql, params)
         rows = connection.ops.fetch_returned_rows(cursor, returning_params)
     if not rows:
         return []
@@ -245,5 +304,5 @@ def update_running_attempt(execution: TaskExecution, attempt: int, values: dict[
     params += [columns.lookup("id", execution.pk), columns.lookup("status", Status.RUNNING)]
     params.append(columns.lookup("attempts", attempt))
     with columns.connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        _execute(cursor, alias, sql, params)
         return bool(cursor.rowcount)

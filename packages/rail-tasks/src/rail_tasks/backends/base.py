@@ -73,6 +73,8 @@ class RailBackend(BaseTaskBackend):
         if "QUEUES" not in params:
             # Seed-style settings: `queues` lists allowed names; empty allows any.
             self.queues = set(task_settings.queues)
+        #: Module-level tasks bound to this alias, by ``id()``: ``Task.using()`` validates on every call.
+        self._bound: dict[int, tuple[Task[..., Any], Task[..., Any]]] = {}
 
     # -- transport: what subclasses provide -----------------------------------
 
@@ -230,7 +232,7 @@ class RailBackend(BaseTaskBackend):
             )
         if task.backend != self.alias:
             # The module-level task may name another alias; validate run_after against this backend.
-            task = task.using(backend=self.alias)
+            task = self._bind(task)
         if self.supports_defer and execution.run_after and task.run_after != execution.run_after:
             task = task.using(run_after=execution.run_after)
         result: TaskResult[..., Any] = TaskResult(
@@ -250,6 +252,15 @@ class RailBackend(BaseTaskBackend):
         )
         object.__setattr__(result, "_return_value", execution.result)
         return result
+
+    def _bind(self, task: Task[..., Any]) -> Task[..., Any]:
+        """``task.using(backend=self.alias)``, made once per task (a worker binds every execution's task twice)."""
+        cached = self._bound.get(id(task))
+        if cached is None or cached[0] is not task:  # the key holds the task: its id cannot be reused meanwhile
+            if len(self._bound) >= 512:  # tasks made on the fly (``.using()`` per call) must not pile up
+                self._bound.clear()
+            cached = self._bound[id(task)] = (task, task.using(backend=self.alias))
+        return cached[1]
 
 
 def _find_unserialisable(value: Any, path: str = "") -> str:

@@ -11,7 +11,9 @@ Measures, for each queue with the same no-op task body and 2 worker processes
 * enqueue throughput and p50/p99 latency (sequential ``Task.enqueue()`` calls);
 * drain throughput: N ready no-op tasks, first start to last finish (from the rows);
 * pickup latency p50/p99: from ``enqueue()``'s return to the task function's first line,
-  one task at a time on idle workers, a random 0-100 ms pause before each;
+  one task at a time on idle workers, a random 0-100 ms pause before each; on PostgreSQL
+  also the floor of any LISTEN/NOTIFY worker (``floor_worker``: wake, one raw claim,
+  hand the id to a waiting process), measured the same way on rail's rows;
 * the claim transaction's time with F finished + W waiting rows (rolled back).
 
 Each database runs in a child interpreter (``--inner``) with ``benchmarks.settings``;
@@ -86,6 +88,8 @@ class Bench:
             if interval is not None:
                 command += ["--poll-interval", str(interval)]
             commands = [command]
+        elif system == "floor":
+            commands = [[sys.executable, __file__, "--floor-worker"]]
         else:
             command = [*base, "db_worker", "--backend", "dtdb", "--queue-name", "*", "--no-startup-delay"]
             command += ["--interval", str(interval if interval is not None else 1)]
@@ -113,7 +117,7 @@ class Bench:
     def task(self, system: str) -> Any:
         from benchmarks.benchapp import tasks
 
-        return tasks.rail_noop if system == "rail" else tasks.dtdb_noop
+        return tasks.dtdb_noop if system == "dtdb" else tasks.rail_noop  # the floor serves rail's rows
 
     def finished_count(self, system: str) -> int:
         from django_tasks_db.models import DBTaskResult
@@ -269,6 +273,51 @@ class Bench:
         return statistics.median(samples)
 
 
+#: The floor's claim: rail's own claim statement, minus the columns the runner needs (only the id comes back).
+_FLOOR_CLAIM = (
+    "UPDATE rail_tasks_taskexecution SET status = 'running', attempts = attempts + 1, worker_id = 'floor', "
+    "started_at = COALESCE(started_at, now()), heartbeat_at = now(), lease_expires_at = now() + interval '60 s' "
+    "WHERE id IN (SELECT id FROM rail_tasks_taskexecution WHERE status IN ('pending', 'retrying') "
+    "AND (run_after IS NULL OR run_after <= now()) AND backend = 'default' "
+    "ORDER BY priority DESC, created_at LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING id"
+)
+
+
+def floor_worker() -> None:
+    """The pickup floor on PostgreSQL: what any LISTEN/NOTIFY worker that claims a row and hands it to a process pays.
+
+    No Django: a psycopg connection that LISTENs, claims with one prepared
+    ``UPDATE ... RETURNING id`` when woken, and writes the id into the pipe of a
+    forked child that is waiting on it; the child stamps the time (the first line
+    of a task). rail's worker adds to this only the runner's own work (the row, the
+    hooks and signals) before the task function's first line.
+    """
+    import psycopg
+
+    name = os.environ.get("BENCH_PG_NAME", "rail_tasks_bench")
+    stamps = int(os.environ["BENCH_PICKUP_FD"])
+    read_end, write_end = os.pipe()
+    if os.fork() == 0:  # the child: wait for an id, stamp
+        os.close(write_end)
+        with os.fdopen(read_end, "rb", buffering=0) as pipe:
+            while line := pipe.readline():
+                os.write(stamps, f"{time.time()!r}\n".encode())
+                del line
+        os._exit(0)
+    os.close(read_end)
+    conn = psycopg.connect(f"host=127.0.0.1 user=postgres dbname={name}", autocommit=True)
+    conn.execute("LISTEN rail_tasks")
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    pgconn = conn.pgconn
+    while True:
+        select.select([conn.fileno()], [], [], 1.0)
+        pgconn.consume_input()
+        while pgconn.notifies() is not None:
+            pass
+        for (execution_id,) in conn.execute(_FLOOR_CLAIM, prepare=True).fetchall():
+            os.write(write_end, f"{execution_id}\n".encode())
+
+
 def memory(db: str, options: argparse.Namespace) -> dict[str, float]:
     """RSS of one worker (concurrency 1) over ``options.memory`` no-op tasks, after a warm-up."""
     import django
@@ -332,6 +381,11 @@ def inner(db: str, options: argparse.Namespace) -> dict[str, Any]:
         if "pickup" in only:
             print(f"[{db}] {system}: pickup x{options.pickup}", file=sys.stderr, flush=True)
             results[system].update(bench.pickup(system, None if system == "rail" else 0.1))
+            if system == "rail" and db == "postgres":
+                print(f"[{db}] floor: pickup x{options.pickup}", file=sys.stderr, flush=True)
+                floor = bench.pickup("floor", None)
+                results[system]["pickup_floor_p50_ms"] = floor["pickup_p50_ms"]
+                results[system]["pickup_floor_p99_ms"] = floor["pickup_p99_ms"]
     if options.pickup_dtdb_default and "pickup" in only:
         print(f"[{db}] dtdb: pickup at its default 1 s interval", file=sys.stderr, flush=True)
         saved = options.pickup
@@ -373,6 +427,8 @@ ROWS = [
     ("drain {drain} no-op (tasks/s)", "drain_per_s", "{:.0f}"),
     ("pickup p50 (ms)", "pickup_p50_ms", "{:.1f}"),
     ("pickup p99 (ms)", "pickup_p99_ms", "{:.1f}"),
+    ("pickup p50, floor: LISTEN + claim + pipe (ms)", "pickup_floor_p50_ms", "{:.1f}"),
+    ("pickup p99, floor (ms)", "pickup_floor_p99_ms", "{:.1f}"),
     ("pickup p50, dtdb 1 s poll (ms)", "pickup_default_p50_ms", "{:.0f}"),
     ("claim, 0 + 1k waiting (ms)", "claim_ms_0", "{:.2f}"),
     ("claim, {rows} + {waiting} waiting (ms)", "claim_ms_big", "{:.2f}"),
@@ -410,8 +466,12 @@ def main() -> None:
     parser.add_argument("--systems", default="rail,dtdb", help="rail, dtdb or both (comma-separated)")
     parser.add_argument("--memory", type=int, default=0, help="only measure worker RSS over this many tasks")
     parser.add_argument("--inner", default="", help=argparse.SUPPRESS)
+    parser.add_argument("--floor-worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--json", action="store_true", help="print the raw numbers as JSON too")
     options = parser.parse_args()
+    if options.floor_worker:
+        floor_worker()
+        return
     if options.inner:
         print(json.dumps(memory(options.inner, options) if options.memory else inner(options.inner, options)))
         return

@@ -16,7 +16,8 @@ milliseconds (with the round trips):
   hygiene, the delivery bookkeeping) on ``celery`` rows, and
   :func:`rail_tasks.run_execution` alone;
 * the same Celery body with ``CONN_HEALTH_CHECKS`` off, to show what the
-  per-execution ``SELECT 1`` costs.
+  per-execution ``SELECT 1`` costs, and with the ``django.tasks`` logger at
+  WARNING (Django logs every start and finish at INFO).
 
 Database ``bench_rail_overhead`` (``RAIL_BENCH_PG_NAME``), created if missing.
 This is the "engine-kit overhead" figure: re-run it after the kit changes.
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import logging
 import os
 import pstats
 import statistics
@@ -154,6 +156,16 @@ def main() -> None:
         "Celery body, no health checks", _rows("celery", count), celery_body, False
     )
     connection.settings_dict["CONN_HEALTH_CHECKS"] = True
+
+    # Django's own receivers log every start and finish at INFO on "django.tasks"; Django's default
+    # logging enables INFO for "django", so two records are made (and filtered out) per execution.
+    django_tasks = logging.getLogger("django.tasks")
+    level = django_tasks.level
+    django_tasks.setLevel(logging.WARNING)
+    results["Celery: task body, django.tasks logger at WARNING"] = _measure(
+        "Celery body, django.tasks at WARNING", _rows("celery", count), celery_body, False
+    )
+    django_tasks.setLevel(level)
 
     TaskExecution.objects.all().delete()
     print(f"\n{count} executions of a trivial task per line; CPU of this process, wall with the round trips")

@@ -278,3 +278,22 @@ def test_listener_notices_a_terminated_connection_and_reconnects() -> None:
         assert _payloads(listener) == ["default"]
     finally:
         listener.close()
+
+
+@postgres_only
+def test_a_delivery_claims_on_a_new_connection_when_the_kept_one_was_closed_by_the_server() -> None:
+    """Engines keep connections between tasks; a restart or idle timeout must not fail the next delivery."""
+    import psycopg
+
+    row = _row("after a restart", task_path="tests.taskapp.tasks_db.noop", args=[])
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        (pid,) = cursor.fetchone()
+    settings = connection.settings_dict
+    with psycopg.connect(
+        host=settings["HOST"], user=settings["USER"], dbname=settings["NAME"], autocommit=True
+    ) as other:
+        other.execute("SELECT pg_terminate_backend(%s)", [pid])
+    finished = run_execution(row.pk, worker_id="engine:1")
+    assert finished is not None
+    assert (finished.status, finished.attempts) == ("completed", 1)

@@ -81,7 +81,8 @@ class Worker:
     """The prefork worker, consuming only an idle queue until told otherwise."""
 
     def __init__(self, concurrency: int, prefetch: int) -> None:
-        env = {**os.environ, **ENV, "PYTHONPATH": str(REPO), "CELERY_WORKER_PREFETCH_MULTIPLIER": str(prefetch)}
+        path = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH", "")]))
+        env = {**os.environ, **ENV, "PYTHONPATH": path, "CELERY_WORKER_PREFETCH_MULTIPLIER": str(prefetch)}
         command = [
             sys.executable, "-m", "celery", "-A", "tests.rail_tasks_celery.celery_app:app", "worker",
             "-P", "prefork", "-c", str(concurrency), "-Q", f"bench-{RUN}-idle", "-n", f"bench-{RUN}@%h",

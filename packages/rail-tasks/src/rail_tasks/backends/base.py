@@ -33,7 +33,7 @@ from rail_tasks.exceptions import InvalidTaskArguments, TasksDisabled
 from rail_tasks.owner import get_current_owner
 from rail_tasks.plugins import hooks
 from rail_tasks.status import to_django_status
-from rail_tasks.task import RailTask, task_options
+from rail_tasks.task import RailTask, execution_options
 from rail_tasks.task_paths import check_task_path
 
 if TYPE_CHECKING:
@@ -151,11 +151,10 @@ class RailBackend(BaseTaskBackend):
         self.validate_task(task)
         self._check_importable(task)
         json_args, json_kwargs = self._json_arguments(args, kwargs)
-        options = task_options(task)
+        options = execution_options(task)
         metadata = hooks.enqueue_metadata(task, json_args, json_kwargs)
         owner = get_current_owner()
         execution = TaskExecution(
-            name=options["name"],
             task_path=task.module_path,
             backend=self.alias,
             queue=task.queue_name,
@@ -163,11 +162,7 @@ class RailBackend(BaseTaskBackend):
             args=json_args,
             kwargs=json_kwargs,
             metadata=metadata,
-            max_retries=options["max_retries"],
-            retry_delay=options["retry_delay"],
-            retry_backoff=options["retry_backoff"],
-            timeout=options["timeout"],
-            track_progress=options["track_progress"],
+            **options.as_fields(),
             run_after=task.run_after,
             owner=owner if owner is not None and owner.is_authenticated else None,
         )

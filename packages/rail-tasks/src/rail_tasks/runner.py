@@ -31,7 +31,7 @@ from rail_tasks.conf import task_settings
 from rail_tasks.engine.attempts import RunningAttempt, running
 from rail_tasks.engine.interrupts import ASYNC_INTERRUPTS, interrupt_error
 from rail_tasks.exceptions import ExecutionNotFound, InvalidTaskResult, TaskCancelled, TaskTimeout, WorkerLost
-from rail_tasks.plugins import hooks
+from rail_tasks.hookcalls import hooks
 from rail_tasks.progress import TaskHandle, activate
 from rail_tasks.retry import retry_delay_seconds
 from rail_tasks.status import Status

@@ -30,8 +30,8 @@ from django.utils.module_loading import import_string
 from rail_tasks import statements
 from rail_tasks.conf import SettingSpec, task_settings
 from rail_tasks.exceptions import InvalidTaskArguments, TasksDisabled
+from rail_tasks.hookcalls import hooks
 from rail_tasks.owner import get_current_owner
-from rail_tasks.plugins import hooks
 from rail_tasks.status import to_django_status
 from rail_tasks.task import RailTask, execution_options
 from rail_tasks.task_paths import check_task_path

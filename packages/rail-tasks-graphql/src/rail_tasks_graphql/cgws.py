@@ -62,7 +62,7 @@ async def _ended(payload: dict[str, Any], info: Any, cls: type[channels_graphql_
 def _scope_user(info: Any) -> Any:
     scope = getattr(info.context, "channels_scope", None) or {}
     user = scope.get("user") or AnonymousUser()
-    info.context.user = user  # the TaskExecution resolvers read info.context.user (tracebacks: staff only)
+    info.context.user = user  # the TaskExecution resolvers read info.context.user (tracebacks: view permission only)
     return user
 
 

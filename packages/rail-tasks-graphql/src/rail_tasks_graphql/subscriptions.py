@@ -14,9 +14,11 @@ of :mod:`rail_tasks_graphql.events`; events come from whatever process ran the t
 
 Access is checked when subscribing (someone else's task or a missing id: the same
 ``NOT_FOUND`` error; anonymous viewers get nothing) and again for every event: the
-event's owner must still be the viewer, or the viewer staff, and the viewer must still
-be an active user (re-read from the database at most once per
-:data:`VIEWER_RECHECK_SECONDS`).
+event's owner must still be the viewer, or the viewer must hold
+``rail_tasks.view_taskexecution``, and the viewer must still be an active user (re-read
+from the database at most once per :data:`VIEWER_RECHECK_SECONDS`; over
+:class:`~rail_tasks_graphql.consumers.GraphQLTransportWSConsumer` the re-read also ends
+when the session was logged out).
 
 What a subscriber sees first: a task that already finished yields its final state once and
 ends; a task that already started yields its current state (``event: "current"``) and then
@@ -25,6 +27,7 @@ its changes; a pending task yields its changes only.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -33,6 +36,7 @@ import graphene
 from channels.db import database_sync_to_async
 from django.contrib.auth import get_user_model
 
+from rail_tasks.permissions import is_owner, may_view_all
 from rail_tasks_graphql.errors import not_found, unauthenticated
 from rail_tasks_graphql.events import FINAL_EVENTS, TaskSnapshot, owner_group, task_group
 from rail_tasks_graphql.queries import visible_task
@@ -54,27 +58,41 @@ def _layer() -> Any:
 
 
 class _Viewer:
-    """The subscribing user, with their standing refreshed from the database now and then."""
+    """The subscribing user, with their standing refreshed from the database now and then.
 
-    def __init__(self, user: Any) -> None:
+    With a ``context`` whose ``current_user()`` re-authenticates (the websocket consumer's
+    context does: user row and session), that is used, and ``context.user`` is refreshed
+    too, so the fields of later events are resolved for the user as they are now.
+    """
+
+    def __init__(self, user: Any, context: Any = None) -> None:
         self.pk = user.pk
-        self.active = bool(getattr(user, "is_active", True))
-        self.staff = bool(getattr(user, "is_staff", False))
-        self._checked = time.monotonic()
+        self.user = user
+        self.view_all = False  # read from the database before the first event (not here: async code)
+        self._context = context
+        self._checked = -math.inf
 
     def _reload(self) -> None:
-        user = get_user_model()._default_manager.filter(pk=self.pk).first()
-        self.active = user is not None and bool(getattr(user, "is_active", True))
-        self.staff = user is not None and bool(getattr(user, "is_staff", False))
+        current = getattr(self._context, "current_user", None)
+        if callable(current):
+            user = current()
+        else:
+            user = get_user_model()._default_manager.filter(pk=self.pk).first()
+        if user is None or not user.is_authenticated or str(user.pk) != str(self.pk):
+            from django.contrib.auth.models import AnonymousUser
+
+            user = AnonymousUser()
+        self.user = user
+        self.view_all = may_view_all(user)
+        if self._context is not None and hasattr(self._context, "user"):
+            self._context.user = user
 
     async def may_see(self, snapshot: TaskSnapshot) -> bool:
         """Whether this event may be shown to the viewer."""
         if time.monotonic() - self._checked >= VIEWER_RECHECK_SECONDS:
             await database_sync_to_async(self._reload)()
             self._checked = time.monotonic()
-        if not self.active:
-            return False
-        return self.staff or (snapshot.owner_id is not None and str(snapshot.owner_id) == str(self.pk))
+        return self.view_all or is_owner(self.user, snapshot)
 
 
 def _authenticated_user(info: Any) -> Any:
@@ -132,7 +150,7 @@ async def _subscribe_task(info: Any, task_id: str, wanted: Callable[[TaskSnapsho
         await layer.group_discard(group, channel)
         raise not_found()
     initial = _initial_state(current)
-    return _stream(layer, channel, [group], _Viewer(user), wanted=wanted, ends=True, initial=initial)
+    return _stream(layer, channel, [group], _Viewer(user, info.context), wanted=wanted, ends=True, initial=initial)
 
 
 def _initial_state(current: Any) -> TaskSnapshot | None:
@@ -222,7 +240,7 @@ class TaskSubscriptions(graphene.ObjectType):  # type: ignore[misc]
         channel = await layer.new_channel()
         group = owner_group(user.pk)
         await layer.group_add(group, channel)
-        return _stream(layer, channel, [group], _Viewer(user), wanted=_every, ends=False, initial=None)
+        return _stream(layer, channel, [group], _Viewer(user, info.context), wanted=_every, ends=False, initial=None)
 
     subscribe_task_updated_seed = subscribe_task_updated
     subscribe_task_progress_seed = subscribe_task_progress

@@ -38,7 +38,15 @@ _NON_NEGATIVE = {
     "progress_throttle_seconds",
     "slow_task_threshold_seconds",
 }
-_POSITIVE = {"max_workers", "poll_interval", "lease_seconds", "heartbeat_seconds", "default_timeout"}
+_POSITIVE = {
+    "max_workers",
+    "poll_interval",
+    "lease_seconds",
+    "heartbeat_seconds",
+    "default_timeout",
+    "max_argument_bytes",
+    "max_result_bytes",
+}
 
 
 def _type_names(types: tuple[type, ...]) -> str:

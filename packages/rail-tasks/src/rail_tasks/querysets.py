@@ -137,10 +137,11 @@ class TaskExecutionQuerySet(models.QuerySet["TaskExecution"]):
         return self.finished().filter(expires_at__lt=now)
 
     def visible_to(self, user: AbstractBaseUser | AnonymousUser | None) -> Self:
-        """Executions ``user`` may see: staff see all, others their own, anonymous none."""
-        if user is None or not user.is_authenticated:
+        """Executions ``user`` may see (:mod:`rail_tasks.permissions`): everything with the view
+        permission (superusers), else their own; anonymous and inactive users none. Staff alone: their own."""
+        if user is None or not user.is_authenticated or not getattr(user, "is_active", True):
             return self.none()
-        if getattr(user, "is_staff", False):
+        if user.has_perm("rail_tasks.view_taskexecution"):
             return self
         return self.filter(owner_id=user.pk)
 

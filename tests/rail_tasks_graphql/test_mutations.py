@@ -174,3 +174,13 @@ def test_async_task_mutation(gql, users) -> None:
         "progress": 100,
         "progressMessage": "halfway (async)",
     }
+
+
+def test_oversized_mutation_arguments_are_refused_before_anything_is_stored(gql, users) -> None:
+    records = ["r" * 1000] * 10_240  # 10 MB of arguments
+    out = gql(
+        "mutation($r: JSON!) { bulkImport(records: $r) { taskId } }", user=users["alice"], variables={"r": records}
+    )
+    assert out["errors"][0]["extensions"]["code"] == "INVALID_TASK"
+    assert "max_argument_bytes" in out["errors"][0]["message"]
+    assert not TaskExecution.objects.exists()

@@ -123,3 +123,10 @@ def ledger_task(label: str) -> str:
 def plain_django_task(value: int) -> int:
     """Declared with Django's own decorator: runs on a rail backend with the settings' defaults."""
     return value + 1
+
+
+@rail_tasks.task(max_retries=2, retry_delay=0, retry_backoff=False)
+def sized_result(size: int) -> str:
+    """Return ``size`` characters (a result-size limit test)."""
+    _ledger("start")
+    return "x" * size

@@ -7,6 +7,7 @@ from django.tasks.exceptions import InvalidTask
 __all__ = [
     "ExecutionNotFound",
     "InvalidTaskArguments",
+    "InvalidTaskResult",
     "TaskCancelled",
     "TaskTimeout",
     "TasksDisabled",
@@ -16,6 +17,13 @@ __all__ = [
 
 class InvalidTaskArguments(InvalidTask, TypeError):
     """Task arguments that do not survive a JSON round trip; raised at enqueue."""
+
+
+class InvalidTaskResult(ValueError):
+    """A task's return value cannot be stored (not JSON, too large); the attempt fails and is never retried.
+
+    Retrying would run the task's side effects again and fail the same way.
+    """
 
 
 class TasksDisabled(InvalidTask):

@@ -8,7 +8,6 @@ lost worker or a cancel request from outside the task).
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import socket
@@ -29,6 +28,7 @@ from django.utils.module_loading import import_string
 
 from rail_tasks.conf import task_settings
 from rail_tasks.exceptions import ExecutionNotFound, TaskCancelled, WorkerLost
+from rail_tasks.limits import check_result_size
 from rail_tasks.plugins import hooks
 from rail_tasks.progress import TaskHandle, activate
 from rail_tasks.retry import retry_delay_seconds
@@ -271,7 +271,7 @@ def run_claimed_execution(execution: TaskExecution) -> TaskExecution:
             else:
                 value = task.call(*execution.args, **execution.kwargs)
         result = normalize_json(value)
-        json.dumps(result, allow_nan=False)
+        check_result_size(result)  # not JSON, or above max_result_bytes: InvalidTaskResult
     except TaskCancelled:
         if execution.finish_cancelled(attempt, expires_at=_expires_at()):
             hooks.cancel(execution)

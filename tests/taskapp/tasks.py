@@ -130,3 +130,10 @@ def sized_result(size: int) -> str:
     """Return ``size`` characters (a result-size limit test)."""
     _ledger("start")
     return "x" * size
+
+
+@rail_tasks.task(max_retries=3, retry_delay=1, retry_backoff=True)
+def fails_with_backoff() -> None:
+    """Record each attempt's start, then fail (a backoff-gap test)."""
+    _ledger("start")
+    raise RuntimeError("failing on purpose")

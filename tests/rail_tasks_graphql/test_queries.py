@@ -6,7 +6,9 @@ import uuid
 
 import pytest
 from django.contrib.auth.models import Permission
+from django.db import connection
 from django.test import override_settings
+from django.test.utils import CaptureQueriesContext
 
 from rail_tasks import Status, TaskExecution
 from tests.rail_tasks_graphql.conftest import HIDDEN_VALUE_ERROR
@@ -247,3 +249,32 @@ def test_unexpected_resolver_errors_do_not_leak_their_text(gql, users, monkeypat
     monkeypatch.setattr(queries, "visible_task", broken)
     out = gql('{ task(id: "00000000-0000-0000-0000-000000000001") { id } }', user=users["alice"])
     assert [(e["message"], e["extensions"]["code"]) for e in out["errors"]] == [("Internal error.", "INTERNAL_ERROR")]
+
+
+def _task_selects(queries) -> list[str]:
+    return [
+        q["sql"].split(" FROM ")[0]
+        for q in queries.captured_queries
+        if q["sql"].startswith("SELECT") and "rail_tasks_taskexecution" in q["sql"]
+    ]
+
+
+def test_tasks_list_loads_only_the_columns_it_shows(gql, users) -> None:
+    """One large row must not slow every listing: arguments never, results only when asked for."""
+    big = "x" * 100_000
+    TaskExecution.objects.create(
+        name="heavy", task_path="x.y", owner=users["alice"], kwargs={"b": big}, result={"b": big}, traceback=big
+    )
+    with CaptureQueriesContext(connection) as queries:
+        out = gql("{ tasks { id name status progress } }", user=users["alice"])
+    assert out["data"]["tasks"][0]["name"] == "heavy"
+    (select,) = _task_selects(queries)
+    for column in ("args", "kwargs", "metadata", "result", "traceback", "error"):
+        assert f'"rail_tasks_taskexecution"."{column}"' not in select, column
+
+    with CaptureQueriesContext(connection) as queries:
+        out = gql("{ tasks { ...F } } fragment F on TaskExecution { result }", user=users["alice"])
+    assert out["data"]["tasks"][0]["result"] == {"b": big}
+    (select,) = _task_selects(queries)  # asked for: loaded in the same query, not one more per row
+    assert '"rail_tasks_taskexecution"."result"' in select
+    assert '"rail_tasks_taskexecution"."kwargs"' not in select

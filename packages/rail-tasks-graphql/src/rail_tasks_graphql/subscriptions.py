@@ -27,9 +27,12 @@ its changes; a pending task yields its changes only.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import math
 import time
-from collections.abc import AsyncIterator, Callable
+import weakref
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import graphene
@@ -37,12 +40,14 @@ from channels.db import database_sync_to_async
 from django.contrib.auth import get_user_model
 
 from rail_tasks.permissions import is_owner, may_view_all
-from rail_tasks_graphql.errors import not_found, unauthenticated
+from rail_tasks_graphql.errors import guarded, not_found, unauthenticated
 from rail_tasks_graphql.events import FINAL_EVENTS, TaskSnapshot, owner_group, task_group
 from rail_tasks_graphql.queries import visible_task
 from rail_tasks_graphql.types import TaskExecutionType
 
 __all__ = ["VIEWER_RECHECK_SECONDS", "TaskSubscriptions"]
+
+logger = logging.getLogger("rail_tasks.graphql")
 
 #: How often (seconds) a subscription re-reads its viewer's standing (active, staff).
 VIEWER_RECHECK_SECONDS = 1.0
@@ -102,17 +107,74 @@ def _authenticated_user(info: Any) -> Any:
     return user
 
 
+#: Channel-layer group operations (join, leave) one event loop runs at once. A socket that
+#: subscribes thousands of times must not take every connection of the layer's pool (redis-py:
+#: 100 by default), or the others' joins and leaves fail.
+LAYER_CONCURRENCY = 16
+#: Attempts to leave a group before the membership is given up to the group's expiry.
+LEAVE_ATTEMPTS = 5
+_semaphores: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = weakref.WeakKeyDictionary()
+
+
+def _layer_slot() -> asyncio.Semaphore:
+    loop = asyncio.get_running_loop()
+    semaphore = _semaphores.get(loop)
+    if semaphore is None:
+        semaphore = _semaphores[loop] = asyncio.Semaphore(LAYER_CONCURRENCY)
+    return semaphore
+
+
+async def _join(layer: Any, group: str, channel: str) -> None:
+    async with _layer_slot():
+        await layer.group_add(group, channel)
+
+
+async def _leave(layer: Any, groups: list[str], channel: str) -> None:
+    """Leave every group, retrying failed attempts: a member left behind receives (and slows) every
+    later event of the group until the layer's group expiry (a day with channels-redis)."""
+    for group in groups:
+        for attempt in range(1, LEAVE_ATTEMPTS + 1):
+            try:
+                async with _layer_slot():
+                    await layer.group_discard(group, channel)
+                break
+            except Exception as exc:
+                if attempt == LEAVE_ATTEMPTS:
+                    logger.error("Could not leave channel-layer group %s after %d attempts: %s", group, attempt, exc)
+                else:
+                    await asyncio.sleep(0.05 * 2**attempt)
+
+
 async def _stream(
     layer: Any,
-    channel: str,
     groups: list[str],
     viewer: _Viewer,
     *,
     wanted: Callable[[TaskSnapshot], bool],
     ends: bool,
-    initial: TaskSnapshot | None,
+    current: Callable[[], Awaitable[Any]] | None = None,
 ) -> AsyncIterator[TaskSnapshot]:
+    """Join ``groups`` when first iterated, yield what the viewer may see, leave on any exit.
+
+    Joining happens inside the generator, so a subscription that is never iterated (its
+    socket closed first) never joins, and every exit path (end, error, cancellation) leaves.
+    ``current`` re-reads the task after joining, so no change between the access check and
+    the join is lost.
+    """
+    # The layer's default prefix: channels-redis pops all of a process's channels through one shared
+    # list per prefix, so a prefix of our own would wait its turn behind the consumers' channels.
+    channel = await layer.new_channel()
+    joined: list[str] = []
     try:
+        for group in groups:
+            joined.append(group)
+            await _join(layer, group, channel)
+        initial = None
+        if current is not None:
+            row = await current()
+            if row is None:
+                raise not_found()
+            initial = _initial_state(row)
         if initial is not None:
             yield initial
             if initial.is_finished:
@@ -127,8 +189,9 @@ async def _stream(
             if ends and snapshot.is_finished:
                 return
     finally:
-        for group in groups:
-            await layer.group_discard(group, channel)
+        if joined:
+            # Shielded: a cancelled subscription (closed socket) still leaves its groups.
+            await asyncio.shield(_leave(layer, joined, channel))
 
 
 async def _subscribe_task(info: Any, task_id: str, wanted: Callable[[TaskSnapshot], bool]) -> AsyncIterator[Any]:
@@ -138,19 +201,12 @@ async def _subscribe_task(info: Any, task_id: str, wanted: Callable[[TaskSnapsho
     found = await database_sync_to_async(visible_task)(user, task_id)
     if found is None:
         raise not_found()
-    layer = _layer()
-    # The layer's default prefix: channels-redis pops all of a process's channels through one shared
-    # list per prefix, so a prefix of our own would wait its turn behind the consumers' channels.
-    channel = await layer.new_channel()
-    group = task_group(found.pk)
-    await layer.group_add(group, channel)
-    # Read the row again after joining, so a change between the check and the join is not lost.
-    current = await database_sync_to_async(visible_task)(user, found.pk)
-    if current is None:
-        await layer.group_discard(group, channel)
-        raise not_found()
-    initial = _initial_state(current)
-    return _stream(layer, channel, [group], _Viewer(user, info.context), wanted=wanted, ends=True, initial=initial)
+
+    async def current() -> Any:
+        return await database_sync_to_async(visible_task)(user, found.pk)
+
+    viewer = _Viewer(user, info.context)
+    return _stream(_layer(), [task_group(found.pk)], viewer, wanted=wanted, ends=True, current=current)
 
 
 def _initial_state(current: Any) -> TaskSnapshot | None:
@@ -224,23 +280,23 @@ class TaskSubscriptions(graphene.ObjectType):  # type: ignore[misc]
     )
 
     @staticmethod
+    @guarded
     async def subscribe_task_updated(root: Any, info: Any, task_id: str) -> AsyncIterator[Any]:
         return await _subscribe_task(info, task_id, _every)
 
     @staticmethod
+    @guarded
     async def subscribe_task_progress(root: Any, info: Any, task_id: str) -> AsyncIterator[Any]:
         return await _subscribe_task(info, task_id, _progress_or_final)
 
     @staticmethod
+    @guarded
     async def subscribe_my_task_updates(root: Any, info: Any) -> AsyncIterator[Any]:
         user = _authenticated_user(info)
         if user is None:
             raise unauthenticated()
-        layer = _layer()
-        channel = await layer.new_channel()
-        group = owner_group(user.pk)
-        await layer.group_add(group, channel)
-        return _stream(layer, channel, [group], _Viewer(user, info.context), wanted=_every, ends=False, initial=None)
+        viewer = _Viewer(user, info.context)
+        return _stream(_layer(), [owner_group(user.pk)], viewer, wanted=_every, ends=False)
 
     subscribe_task_updated_seed = subscribe_task_updated
     subscribe_task_progress_seed = subscribe_task_progress

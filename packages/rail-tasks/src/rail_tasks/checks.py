@@ -46,6 +46,14 @@ _POSITIVE = {
     "default_timeout",
     "max_argument_bytes",
     "max_result_bytes",
+    "graphql_max_depth",
+    "graphql_max_aliases",
+    "graphql_max_fields",
+    "graphql_max_tokens",
+    "graphql_max_operations",
+    "graphql_max_mutations",
+    "websocket_max_operations",
+    "websocket_max_message_bytes",
 }
 
 

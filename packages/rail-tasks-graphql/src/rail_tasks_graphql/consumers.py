@@ -229,7 +229,9 @@ class GraphQLTransportWSConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
                 "select fewer fields or fewer tasks.",
                 extensions={"code": "RESULT_TOO_LARGE"},
             )
-            await self.send(text_data=json.dumps({"id": message.get("id"), "type": "error", "payload": [error.formatted]}))
+            await self.send(
+                text_data=json.dumps({"id": message.get("id"), "type": "error", "payload": [error.formatted]})
+            )
             raise MessageTooLarge(str(message.get("id")))
         await self.send(text_data=text)
 
@@ -394,9 +396,7 @@ class MessageTooLarge(Exception):
 
 def _execute_sync(schema: Any, document: Any, context: Any, variables: Any, operation_name: Any) -> ExecutionResult:
     """Execute a parsed, validated query or mutation (in a worker thread: resolvers use the ORM)."""
-    result = execute(
-        schema, document, context_value=context, variable_values=variables, operation_name=operation_name
-    )
+    result = execute(schema, document, context_value=context, variable_values=variables, operation_name=operation_name)
     if not isinstance(result, ExecutionResult):  # async resolvers in a query: run them here
         result = asyncio.run(_await(result))
     return result

@@ -12,7 +12,7 @@ import functools
 import inspect
 import logging
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from django.tasks.exceptions import InvalidTask
 from graphql import GraphQLError
@@ -22,8 +22,6 @@ from rail_tasks import InvalidTaskArguments, TasksDisabled
 __all__ = ["bad_request", "enqueue_error", "forbidden", "guarded", "internal_error", "not_found", "unauthenticated"]
 
 logger = logging.getLogger("rail_tasks.graphql")
-
-_F = TypeVar("_F", bound=Callable[..., Any])
 
 
 def not_found() -> GraphQLError:
@@ -46,7 +44,7 @@ def internal_error() -> GraphQLError:
     return GraphQLError("Internal error.", extensions={"code": "INTERNAL_ERROR"})
 
 
-def guarded(resolver: _F) -> _F:
+def guarded[F: Callable[..., Any]](resolver: F) -> F:
     """Let a resolver's ``GraphQLError`` through; log anything else and answer :func:`internal_error`."""
     if inspect.iscoroutinefunction(resolver):
 

@@ -79,10 +79,9 @@ class _Viewer:
 
     def _reload(self) -> None:
         current = getattr(self._context, "current_user", None)
-        if callable(current):
-            user = current()
-        else:
-            user = get_user_model()._default_manager.filter(pk=self.pk).first()
+        if not callable(current):
+            current = get_user_model()._default_manager.filter(pk=self.pk).first
+        user = current()
         if user is None or not user.is_authenticated or str(user.pk) != str(self.pk):
             from django.contrib.auth.models import AnonymousUser
 

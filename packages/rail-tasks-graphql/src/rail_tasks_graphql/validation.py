@@ -42,7 +42,6 @@ from graphql import (
     parse,
     specified_rules,
 )
-
 from graphql.language.visitor import SKIP
 
 from rail_tasks import task_settings
@@ -155,14 +154,12 @@ class CostLimitsRule(ASTValidationRule):
         for operation in operations:
             label = f"Operation {operation.name.value!r}" if operation.name else "The operation"
             if counter.count(operation.selection_set) > max_fields:
+                self.report_error(_limit_error(f"{label} selects more than {max_fields} fields", "graphql_max_fields"))
+            mutation = operation.operation == OperationType.MUTATION
+            if mutation and counter.root_fields(operation.selection_set) > max_mutations:
                 self.report_error(
-                    _limit_error(f"{label} selects more than {max_fields} fields", "graphql_max_fields")
+                    _limit_error(f"{label} runs more than {max_mutations} mutations", "graphql_max_mutations")
                 )
-            if operation.operation == OperationType.MUTATION:
-                if counter.root_fields(operation.selection_set) > max_mutations:
-                    self.report_error(
-                        _limit_error(f"{label} runs more than {max_mutations} mutations", "graphql_max_mutations")
-                    )
         return SKIP  # everything was counted from the document node
 
 

@@ -60,9 +60,14 @@ SETTING_SPECS: dict[str, SettingSpec] = {
         SettingSpec("graphql_max_depth", (int,), 12, "GraphQL: deepest selection nesting of a document."),
         SettingSpec("graphql_max_aliases", (int,), 30, "GraphQL: aliased fields in one document."),
         SettingSpec(
-            "graphql_max_fields", (int,), 500, "GraphQL: fields one operation selects, fragments counted each time used."
+            "graphql_max_fields",
+            (int,),
+            500,
+            "GraphQL: fields one operation selects, fragments counted each time used.",
         ),
-        SettingSpec("graphql_max_tokens", (int,), 5000, "GraphQL: lexical tokens of one document (checked while parsing)."),
+        SettingSpec(
+            "graphql_max_tokens", (int,), 5000, "GraphQL: lexical tokens of one document (checked while parsing)."
+        ),
         SettingSpec("graphql_max_operations", (int,), 10, "GraphQL: operations defined in one document."),
         SettingSpec("graphql_max_mutations", (int,), 10, "GraphQL: root mutation fields in one operation."),
         SettingSpec(

@@ -15,6 +15,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from rail_tasks import statements
+from rail_tasks.permissions import may_view_all
 from rail_tasks.status import ACTIVE_STATUSES, FINISHED_STATUSES, READY_STATUSES, Status
 
 if TYPE_CHECKING:
@@ -141,7 +142,7 @@ class TaskExecutionQuerySet(models.QuerySet["TaskExecution"]):
         permission (superusers), else their own; anonymous and inactive users none. Staff alone: their own."""
         if user is None or not user.is_authenticated or not getattr(user, "is_active", True):
             return self.none()
-        if user.has_perm("rail_tasks.view_taskexecution"):
+        if may_view_all(user):
             return self
         return self.filter(owner_id=user.pk)
 

@@ -319,3 +319,23 @@ def test_an_oversized_result_is_an_error_not_a_hang(users: dict[str, Any]) -> No
     assert error["payload"][0]["extensions"]["code"] == "RESULT_TOO_LARGE"
     assert small_next["payload"] == {"data": {"task": {"name": "big"}}}  # the connection goes on
     assert small_complete == {"id": "small", "type": "complete"}
+
+
+def test_cost_limits_apply_over_the_websocket_too(users: dict[str, Any]) -> None:
+    aliases = "{ " + " ".join(f"a{n}: tasks(limit: 100) {{ id }}" for n in range(1000)) + " }"
+    typenames = "{ " + " ".join(f"a{n}: __typename" for n in range(100_000)) + " }"
+
+    async def go() -> list[list[str]]:
+        communicator = _communicator(user=users["alice"])
+        await _ready(communicator)
+        out = []
+        for op_id, query in (("aliases", aliases), ("typenames", typenames)):
+            (error,) = await _run(communicator, op_id, query)
+            assert error["type"] == "error"
+            out.append([e.get("extensions", {}).get("code") for e in error["payload"]])
+        await communicator.disconnect()
+        return out
+
+    aliases_codes, typename_codes = asyncio.run(go())
+    assert "LIMIT_EXCEEDED" in aliases_codes
+    assert typename_codes == ["LIMIT_EXCEEDED"]

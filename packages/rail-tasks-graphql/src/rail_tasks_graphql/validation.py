@@ -62,7 +62,7 @@ def parse_document(source: str) -> DocumentNode:
     try:
         return parse(source, max_tokens=limit)
     except GraphQLError as error:
-        if "token limit" in error.message.lower():
+        if "tokens" in error.message.lower():
             raise _limit_error(f"The document has more than {limit} tokens", "graphql_max_tokens") from error
         raise
 

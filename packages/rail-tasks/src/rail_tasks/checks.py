@@ -18,6 +18,7 @@ id                      problem
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -114,6 +115,21 @@ def _check_backend(where: str, block: Mapping[str, Any]) -> list[checks.CheckMes
     ]
 
 
+def _check_origins(where: str, block: Mapping[str, Any]) -> list[checks.CheckMessage]:
+    origins = block.get("websocket_allowed_origins")
+    if not isinstance(origins, list | tuple):
+        return []
+    return [
+        checks.Error(
+            f"{where}['websocket_allowed_origins'] has {origin!r}, which is not an origin.",
+            hint="Write scheme and host, e.g. 'https://app.example.com' or 'https://*.example.com'.",
+            id="rail_tasks.E004",
+        )
+        for origin in origins
+        if not isinstance(origin, str) or not re.fullmatch(r"https?://[^/\s]+", origin)
+    ]
+
+
 def _check_callback(where: str, block: Mapping[str, Any]) -> list[checks.CheckMessage]:
     path = block.get("failure_callback")
     if block.get("on_failure") == "callback" and not path:
@@ -168,6 +184,7 @@ def check_task_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.C
         errors.extend(_check_value(where, key, value))
     errors.extend(_check_backend(where, block))
     errors.extend(_check_callback(where, block))
+    errors.extend(_check_origins(where, block))
     from rail_tasks.apps import _tasks_user_defined
 
     if "backend" in block and _tasks_user_defined():

@@ -44,7 +44,7 @@ def test_a_hundred_thousand_typename_aliases_are_refused_while_parsing(users) ->
 
 
 def test_three_hundred_aliased_task_mutations_enqueue_nothing(users) -> None:
-    query = "mutation { " + " ".join(f'm{n}: whoami {{ taskId }}' for n in range(300)) + " }"
+    query = "mutation { " + " ".join(f"m{n}: whoami {{ taskId }}" for n in range(300)) + " }"
     out = post(query, users["alice"])
     assert "LIMIT_EXCEEDED" in codes(out)
     assert not TaskExecution.objects.exists()

@@ -75,6 +75,37 @@ def test_signals_during_claims_lose_nothing_and_run_nothing_twice(start_worker: 
     assert set(TaskExecution.objects.values_list("attempts", flat=True)) == {1}  # a handed-back claim cost nothing
 
 
+def _other_connections() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        row = cursor.fetchone()
+    return int(row[0]) if row else 0
+
+
+@postgres_only
+def test_connections_stay_bounded_over_8000_tasks(start_worker: Any) -> None:
+    """A worker's database connections do not grow with the tasks it runs (sampled, not timed)."""
+    rows = [
+        TaskExecution(name="noop", task_path="tests.taskapp.tasks_db.noop", backend="database") for _ in range(8000)
+    ]
+    TaskExecution.objects.bulk_create(rows, batch_size=1000)
+    worker = start_worker("--burst", "--concurrency", "2", "--lease-seconds", "30", "--heartbeat-seconds", "2")
+    samples: list[tuple[int, int]] = []
+    while worker.alive():
+        samples.append((TaskExecution.objects.filter(status=Status.COMPLETED).count(), _other_connections()))
+        time.sleep(0.5)
+    assert worker.wait(10) == 0, worker.text()
+    assert TaskExecution.objects.filter(status=Status.COMPLETED).count() == 8000
+    busy = [connections for done, connections in samples if 100 <= done < 7900]
+    print("connections while running:", sorted(Counter(busy).items()))
+    assert busy, samples
+    # Two children and the supervisor (its queries and its LISTEN connection): the same few throughout.
+    assert max(busy) <= 6, samples  # bounded, at 100 tasks as at 7,900
+    wait_until(lambda: _other_connections() == 0, timeout=10)  # all closed at exit
+
+
 @postgres_only
 def test_idle_worker_is_woken_by_notify(start_worker: Any) -> None:
     worker = start_worker("--poll-interval", "30", fast=False)

@@ -60,7 +60,7 @@ def test_signals_during_claims_lose_nothing_and_run_nothing_twice(start_worker: 
         cycles += 1
         worker = start_worker("--concurrency", "2", "--lease-seconds", "30", "--heartbeat-seconds", "2")
         done_before = Ledger.objects.count()
-        wait_until(lambda: Ledger.objects.count() > done_before, timeout=30)  # it is claiming and running
+        wait_until(lambda before=done_before: Ledger.objects.count() > before, timeout=30)  # claiming, running
         time.sleep(rng.uniform(0, 0.05))
         worker.signal(signal.SIGTERM)
         assert worker.wait(40) == 0, worker.text()

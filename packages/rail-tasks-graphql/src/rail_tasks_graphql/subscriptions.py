@@ -91,11 +91,20 @@ class _Viewer:
         if self._context is not None and hasattr(self._context, "user"):
             self._context.user = user
 
-    async def may_see(self, snapshot: TaskSnapshot) -> bool:
-        """Whether this event may be shown to the viewer."""
-        if time.monotonic() - self._checked >= VIEWER_RECHECK_SECONDS:
+    async def refresh(self, *, at_most_every: float = 0.0) -> None:
+        """Re-read the viewer (in a thread), unless that was done less than ``at_most_every`` seconds ago.
+
+        The reload also loads the user's permissions into its cache, so the fields of the
+        next events (``error``, ``traceback``) are resolved without database access in the
+        event loop.
+        """
+        if time.monotonic() - self._checked >= at_most_every:
             await database_sync_to_async(self._reload)()
             self._checked = time.monotonic()
+
+    async def may_see(self, snapshot: TaskSnapshot) -> bool:
+        """Whether this event may be shown to the viewer."""
+        await self.refresh(at_most_every=VIEWER_RECHECK_SECONDS)
         return self.view_all or is_owner(self.user, snapshot)
 
 
@@ -175,6 +184,7 @@ async def _stream(
                 raise not_found()
             initial = _initial_state(row)
         if initial is not None:
+            await viewer.refresh()  # the viewer's permissions, read in a thread, for the fields' resolvers
             yield initial
             if initial.is_finished:
                 return

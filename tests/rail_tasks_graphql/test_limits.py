@@ -92,6 +92,14 @@ def test_validation_rules_extend_the_standard_rules() -> None:
     assert len(rules) == len(specified_rules) + 2
 
 
+def test_a_message_limit_above_daphnes_frame_is_a_warning() -> None:
+    with override_settings(RAIL_TASKS={"websocket_max_message_bytes": 4_000_000}):
+        found = [m for m in checks.run_checks() if m.id.startswith("rail_tasks.")]
+    assert [m.id for m in found] == ["rail_tasks.W004"]
+    with override_settings(RAIL_TASKS={"websocket_max_message_bytes": 1_048_576}):
+        assert not [m for m in checks.run_checks() if m.id.startswith("rail_tasks.")]
+
+
 @pytest.mark.parametrize(
     ("key", "value", "check_id"),
     [

@@ -89,7 +89,9 @@ def _admin(user: Any, row: TaskExecution) -> bool:
 @pytest.mark.parametrize("who", ["owner", "other", "staff", "viewer", "superuser"])
 def test_every_surface_shows_the_same_thing_to_the_same_user(users: dict[str, Any], who: str) -> None:
     row = _failed(users["alice"])
-    user = {"owner": users["alice"], "other": users["bob"], "staff": users["staff"], "superuser": users["root"]}.get(who)
+    user = {"owner": users["alice"], "other": users["bob"], "staff": users["staff"], "superuser": users["root"]}.get(
+        who
+    )
     if who == "viewer":
         user = _grant(users["bob"], "view_taskexecution")
         user.is_staff = True  # the admin needs is_staff to log in at all

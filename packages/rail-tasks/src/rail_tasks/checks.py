@@ -12,6 +12,7 @@ id                      problem
 ``rail_tasks.W001``     a plugin failed to import (or to fit the hookspecs) and was skipped
 ``rail_tasks.W002``     both ``RAIL_TASKS`` and the seed's ``task_settings`` are set
 ``rail_tasks.W003``     ``backend`` is set but ``TASKS`` is defined too (``TASKS`` wins)
+``rail_tasks.W004``     ``websocket_max_message_bytes`` is above daphne's default 1 MiB frame
 ======================  ==========================================================
 """
 
@@ -115,6 +116,24 @@ def _check_backend(where: str, block: Mapping[str, Any]) -> list[checks.CheckMes
     ]
 
 
+#: daphne's default ``websocket_max_frame_size``: larger messages are dropped, the client waits forever.
+DAPHNE_FRAME_BYTES = 1024 * 1024
+
+
+def _check_message_size(where: str, block: Mapping[str, Any]) -> list[checks.CheckMessage]:
+    size = block.get("websocket_max_message_bytes")
+    if not isinstance(size, int) or isinstance(size, bool) or size <= DAPHNE_FRAME_BYTES:
+        return []
+    return [
+        checks.Warning(
+            f"{where}['websocket_max_message_bytes'] is {size}, above daphne's default frame size "
+            f"({DAPHNE_FRAME_BYTES}): larger results would be dropped by the server and never reach the client.",
+            hint="Keep it at or below 1048576, or raise daphne's --websocket_max_frame_size to match.",
+            id="rail_tasks.W004",
+        )
+    ]
+
+
 def _check_origins(where: str, block: Mapping[str, Any]) -> list[checks.CheckMessage]:
     origins = block.get("websocket_allowed_origins")
     if not isinstance(origins, list | tuple):
@@ -185,6 +204,7 @@ def check_task_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.C
     errors.extend(_check_backend(where, block))
     errors.extend(_check_callback(where, block))
     errors.extend(_check_origins(where, block))
+    errors.extend(_check_message_size(where, block))
     from rail_tasks.apps import _tasks_user_defined
 
     if "backend" in block and _tasks_user_defined():

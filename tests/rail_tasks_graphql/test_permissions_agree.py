@@ -89,9 +89,8 @@ def _admin(user: Any, row: TaskExecution) -> bool:
 @pytest.mark.parametrize("who", ["owner", "other", "staff", "viewer", "superuser"])
 def test_every_surface_shows_the_same_thing_to_the_same_user(users: dict[str, Any], who: str) -> None:
     row = _failed(users["alice"])
-    user = {"owner": users["alice"], "other": users["bob"], "staff": users["staff"], "superuser": users["root"]}.get(
-        who
-    )
+    named = {"owner": "alice", "other": "bob", "staff": "staff", "superuser": "root"}
+    user = users[named[who]] if who in named else None
     if who == "viewer":
         user = _grant(users["bob"], "view_taskexecution")
         user.is_staff = True  # the admin needs is_staff to log in at all

@@ -18,6 +18,10 @@ from rail_tasks.exceptions import InvalidTaskArguments, InvalidTaskResult
 __all__ = ["ArgumentsTooLarge", "ResultTooLarge", "check_argument_size", "check_result_size", "json_size"]
 
 
+#: One compact encoder for every size check (``json.dumps`` with non-default options builds one per call).
+_ENCODER = json.JSONEncoder(allow_nan=False, separators=(",", ":"))
+
+
 class ArgumentsTooLarge(InvalidTaskArguments):
     """A task's arguments are larger than ``max_argument_bytes``; raised at enqueue."""
 
@@ -28,7 +32,7 @@ class ResultTooLarge(InvalidTaskResult):
 
 def json_size(value: Any) -> int:
     """Bytes of ``value`` as compact UTF-8 JSON (as it is stored, give or take whitespace)."""
-    return len(json.dumps(value, allow_nan=False, separators=(",", ":")).encode())
+    return len(_ENCODER.encode(value).encode())
 
 
 def _human(size: int) -> str:
@@ -62,7 +66,7 @@ def check_result_size(result: Any) -> str:
     :raises ResultTooLarge: it is larger than ``max_result_bytes``.
     """
     try:
-        text = json.dumps(result, allow_nan=False, separators=(",", ":"))
+        text = _ENCODER.encode(result)
     except (TypeError, ValueError) as exc:
         raise InvalidTaskResult(f"The task's return value cannot be stored as JSON: {exc}") from exc
     limit = task_settings.max_result_bytes

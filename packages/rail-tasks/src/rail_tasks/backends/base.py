@@ -138,6 +138,9 @@ class RailBackend(BaseTaskBackend):
                 raise InvalidTaskArguments(
                     f"Task {label} change in a JSON round trip ({culprit}): dict keys must be strings."
                 )
+        from rail_tasks.limits import check_argument_size  # max_argument_bytes (rail_tasks.limits)
+
+        check_argument_size(normalized["args"], normalized["kwargs"])
         return normalized["args"], normalized["kwargs"]
 
     # -- enqueue --------------------------------------------------------------

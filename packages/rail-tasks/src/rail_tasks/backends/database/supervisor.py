@@ -26,20 +26,20 @@ from typing import TYPE_CHECKING, Any
 
 from django.db import DatabaseError, connections
 
+from rail_tasks.backends.database.child import Assignment, ChildProcess
+from rail_tasks.backends.database.claim import claim_batch
+from rail_tasks.backends.database.guard import BACKOFF_MAX, BACKOFF_MIN, DatabaseGuard
+from rail_tasks.backends.database.leases import mark_started, release
+from rail_tasks.backends.database.notify import CANCEL_PREFIX, Listener
+from rail_tasks.backends.database.options import WorkerOptions
+from rail_tasks.backends.database.pacing import COALESCE_SECONDS, Pacing
+from rail_tasks.backends.database.shutdown import ShutdownSignals
+from rail_tasks.backends.database.waiter import Waiter
 from rail_tasks.engine.leases import renew_leases
 from rail_tasks.engine.process import worker_started, worker_stopping
 from rail_tasks.engine.reaper import reap
 from rail_tasks.exceptions import TaskTimeout, WorkerLost
 from rail_tasks.runner import fail_execution, finish_cancelled_execution
-from rail_tasks.worker.child import Assignment, ChildProcess
-from rail_tasks.worker.claim import claim_batch
-from rail_tasks.worker.guard import BACKOFF_MAX, BACKOFF_MIN, DatabaseGuard
-from rail_tasks.worker.leases import mark_started, release
-from rail_tasks.worker.notify import CANCEL_PREFIX, Listener
-from rail_tasks.worker.options import WorkerOptions
-from rail_tasks.worker.pacing import COALESCE_SECONDS, Pacing
-from rail_tasks.worker.shutdown import ShutdownSignals
-from rail_tasks.worker.waiter import Waiter
 
 if TYPE_CHECKING:
     from rail_tasks.models import TaskExecution

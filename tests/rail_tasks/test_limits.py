@@ -67,9 +67,6 @@ def test_too_large_result_fails_the_execution_with_a_clear_error(limits: None) -
     assert "more than max_result_bytes" in row.error
 
 
-@pytest.mark.xfail(
-    strict=True, reason="the runner makes InvalidTaskResult non-retryable (lead's engine-kit change, not on h15)"
-)
 def test_too_large_result_is_never_retried(limits: None) -> None:
     result = tasks.sized_result.enqueue(5000)  # max_retries=2
     row = TaskExecution.objects.get(pk=result.id)

@@ -324,3 +324,26 @@ def test_no_message_names_a_docs_path() -> None:
         if re.search(r"docs/[\w-]+\.md", text)
     ]
     assert found == [], "the installed packages have no docs/ folder: link docs_url(...) instead"
+
+
+# ---------------------------------------------------------------------------
+# 15. Docs and packaging
+# ---------------------------------------------------------------------------
+
+
+def test_every_package_ships_its_license() -> None:
+    for pyproject in sorted(PACKAGES.glob("*/pyproject.toml")):
+        project = tomllib.loads(pyproject.read_text())["project"]
+        assert project.get("license-files") == ["LICENSE"], pyproject
+        assert (pyproject.parent / "LICENSE").read_text().startswith("MIT License"), pyproject.parent
+
+
+def test_user_docs_speak_no_seed_jargon() -> None:
+    docs = [REPO_ROOT / "README.md", *sorted((REPO_ROOT / "docs").glob("*.md")), *sorted(PACKAGES.glob("*/README.md"))]
+    found = [
+        f"{path.relative_to(REPO_ROOT)}:{number}: {line.strip()}"
+        for path in docs
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if re.search(r"\bseeds?\b", line, re.IGNORECASE)
+    ]
+    assert found == [], "say 'the rail-django API' instead"

@@ -40,7 +40,9 @@ def _client_transport_arguments(cookie: str) -> dict[str, Any]:
     from gql.transport.websockets import WebsocketsTransport
 
     namespace = {"cookie": cookie, "WebsocketsTransport": WebsocketsTransport}
-    return {kw.arg: eval(compile(ast.Expression(kw.value), "docs", "eval"), namespace) for kw in call.keywords if kw.arg}
+    return {
+        kw.arg: eval(compile(ast.Expression(kw.value), "docs", "eval"), namespace) for kw in call.keywords if kw.arg
+    }
 
 
 def test_the_docs_client_is_accepted_by_the_docs_asgi() -> None:

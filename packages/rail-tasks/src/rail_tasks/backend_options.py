@@ -52,7 +52,7 @@ CORE_BACKEND_OPTIONS: dict[str, dict[str, SettingSpec]] = {
 
 
 def check_options(where: str, options: Any, specs: Mapping[str, SettingSpec]) -> list[checks.CheckMessage]:
-    """System check messages for one backend's ``OPTIONS`` (``where`` names it, e.g. ``TASKS['default']['OPTIONS']``)."""
+    """System check messages for one backend's ``OPTIONS`` (``where`` names it: ``TASKS['default']['OPTIONS']``)."""
     from rail_tasks.checks import check_block
 
     return check_block(where, options, specs)

@@ -352,3 +352,28 @@ def test_user_docs_speak_no_seed_jargon() -> None:
         if re.search(r"\bseeds?\b", line, re.IGNORECASE)
     ]
     assert found == [], "say 'the rail-django API' instead"
+
+
+# ---------------------------------------------------------------------------
+# 11. Django's contract: log records on django.tasks, and where they differ (documented)
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(
+    ("task_name", "args", "levels"),
+    [
+        ("always_fails", ("boom",), ["DEBUG", "INFO", "ERROR"]),  # max_retries=0: Django's three records
+        ("flaky_external_call", ("x", 99), ["DEBUG", *["INFO"] * 4, "ERROR"]),  # 3 retries: one INFO per attempt
+    ],
+)
+def test_failed_task_logs_like_django_once_per_attempt(
+    caplog: pytest.LogCaptureFixture, task_name: str, args: tuple[Any, ...], levels: list[str]
+) -> None:
+    from tests.taskapp import tasks
+
+    with caplog.at_level(logging.DEBUG, logger="django.tasks"):
+        getattr(tasks, task_name).enqueue(*args)
+    assert [record.levelname for record in caplog.records if record.name == "django.tasks"] == levels
+    docs = (REPO_ROOT / "docs" / "backends.md").read_text()
+    assert "each attempt\n  firing `task_started` again" in docs

@@ -377,3 +377,29 @@ def test_failed_task_logs_like_django_once_per_attempt(
     assert [record.levelname for record in caplog.records if record.name == "django.tasks"] == levels
     docs = (REPO_ROOT / "docs" / "backends.md").read_text()
     assert "each attempt\n  firing `task_started` again" in docs
+
+
+# ---------------------------------------------------------------------------
+# 13. A user's cancel is not an error in the logs
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_cancel_is_logged_at_info_without_a_traceback(caplog: pytest.LogCaptureFixture) -> None:
+    import time
+
+    from tests.taskapp import tasks
+
+    with caplog.at_level(logging.DEBUG, logger="django.tasks"):
+        result = tasks.wait_for_cancel.using(backend="thread").enqueue(10.0)
+        deadline = time.monotonic() + 10
+        while TaskExecution.objects.get(pk=result.id).status != Status.RUNNING and time.monotonic() < deadline:
+            time.sleep(0.02)
+        rail_tasks.cancel_execution(result.id)
+        while TaskExecution.objects.get(pk=result.id).status != Status.CANCELLED and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(0.2)  # the finished signal is sent right after the row is written
+    (finished,) = [r for r in caplog.records if r.name == "django.tasks" and "state=FAILED" in r.getMessage()]
+    assert finished.levelname == "INFO"
+    assert finished.exc_info is None
+    assert finished.getMessage().endswith("(cancelled)")

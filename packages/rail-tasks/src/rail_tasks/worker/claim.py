@@ -27,6 +27,7 @@ from typing import Any
 from django.db import connections, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models.expressions import RawSQL
+from django.tasks import task_backends
 from django.utils import timezone
 
 from rail_tasks.exceptions import WorkerLost
@@ -34,9 +35,20 @@ from rail_tasks.models import TaskExecution
 from rail_tasks.runner import fail_execution
 from rail_tasks.status import READY_STATUSES
 
-__all__ = ["claim_batch", "reap_expired_leases"]
+__all__ = ["claim_batch", "reap_expired_leases", "served_engines"]
 
 logger = logging.getLogger("rail_tasks.worker")
+
+
+def served_engines(backends: Sequence[str]) -> list[str]:
+    """The ``engine`` values a worker of these aliases runs: their backends' class paths, and ``""``.
+
+    A row records the class of the backend it was enqueued for; after an alias is switched to another
+    backend, the rows enqueued under the old one are left to that engine's workers. (``""``: rows
+    written before the engine was recorded.)
+    """
+    classes = {type(task_backends[alias]) for alias in backends}
+    return sorted({"", *(f"{cls.__module__}.{cls.__qualname__}" for cls in classes)})
 
 
 def claim_batch(
@@ -50,7 +62,7 @@ def claim_batch(
 ) -> list[TaskExecution]:
     """Claim up to ``limit`` ready executions, highest priority first, then oldest.
 
-    :param backends: ``TASKS`` aliases whose rows this worker runs.
+    :param backends: ``TASKS`` aliases whose rows this worker runs (rows enqueued for their current backends).
     :param queues: queue names; empty for every queue.
     :returns: the claimed rows (status ``running``, one more attempt, leased).
     """
@@ -75,7 +87,7 @@ def claim_batch(
             cursor.execute(ready_ids.sql, ready_ids.params)
             ids = [row[0] for row in cursor.fetchall()]
             return executions.filter(pk__in=ids).claim_and_fetch(worker_id, lease_seconds, now=now) if ids else []
-    ready = executions.ready(now).filter(backend__in=list(backends))
+    ready = executions.ready(now).filter(backend__in=list(backends), engine__in=served_engines(backends))
     if queues:
         ready = ready.filter(queue__in=list(queues))
     ready = ready.order_by("-priority", "created_at")
@@ -122,10 +134,12 @@ def _ready_ids(using: str, backends: Sequence[str], queues: Sequence[str], now: 
     quote = connection.ops.quote_name
     table = quote(TaskExecution._meta.db_table)
     statuses = ", ".join(f"'{status}'" for status in READY_STATUSES)  # our own constants
-    params: list[Any] = [connection.ops.adapt_datetimefield_value(now), *backends]
+    engines = served_engines(backends)
+    params: list[Any] = [connection.ops.adapt_datetimefield_value(now), *backends, *engines]
     where = (
         f"{quote('status')} IN ({statuses}) AND ({quote('run_after')} IS NULL OR {quote('run_after')} <= %s)"
         f" AND {quote('backend')} IN ({', '.join(['%s'] * len(backends))})"
+        f" AND {quote('engine')} IN ({', '.join(['%s'] * len(engines))})"
     )
     if queues:
         where += f" AND {quote('queue')} IN ({', '.join(['%s'] * len(queues))})"
@@ -154,7 +168,7 @@ def reap_expired_leases(*, using: str, backends: Sequence[str], limit: int = 100
     expired = list(
         TaskExecution.objects.using(using)
         .lease_expired(now)
-        .filter(backend__in=list(backends))
+        .filter(backend__in=list(backends), engine__in=served_engines(backends))
         .values_list("pk", "attempts", "worker_id")[:limit]
     )
     reaped = 0

@@ -403,3 +403,11 @@ def test_a_cancel_is_logged_at_info_without_a_traceback(caplog: pytest.LogCaptur
     assert finished.levelname == "INFO"
     assert finished.exc_info is None
     assert finished.getMessage().endswith("(cancelled)")
+
+
+def test_worker_without_a_database_alias_names_the_configured_backends() -> None:
+    tasks_setting = {"default": {"BACKEND": "rail_tasks.backends.sync.SyncBackend"}}
+    with override_settings(TASKS=tasks_setting), pytest.raises(ValueError, match="No TASKS alias uses") as caught:
+        WorkerOptions().resolve()
+    assert "(TASKS: default -> rail_tasks.backends.sync.SyncBackend)" in str(caught.value)
+    assert "RAIL_TASKS['backend'] = 'database'" in str(caught.value)

@@ -149,7 +149,7 @@ class Command(BaseCommand):
         """Say so when waiting rows of these aliases were enqueued for another backend (the alias was switched)."""
         from rail_tasks.models import TaskExecution
         from rail_tasks.status import READY_STATUSES
-        from rail_tasks.worker.claim import served_engines
+        from rail_tasks.backends.database.claim import served_engines
 
         try:
             others = (

@@ -40,6 +40,14 @@ def apply(settings: dict[str, Any]) -> None:
             "OPTIONS": _options("rabbitmq", max_delay=3),
         },
     }
+    # Records rail_tasks_worker_start / _stop to RAIL_TASKS_TEST_DRAMATIQ_PROCESS_EVENTS (when set).
+    settings["RAIL_TASKS"] = {
+        **settings["RAIL_TASKS"],
+        "plugins": [*settings["RAIL_TASKS"].get("plugins", []), "tests.rail_tasks_dramatiq.process_hooks"],
+    }
+    if os.environ.get("RAIL_TASKS_TEST_CONN_MAX_AGE"):  # a worker subprocess that keeps its connection
+        settings["DATABASES"]["default"]["CONN_MAX_AGE"] = float(os.environ["RAIL_TASKS_TEST_CONN_MAX_AGE"])
+        settings["DATABASES"]["default"]["CONN_HEALTH_CHECKS"] = True
     if os.environ.get("RAIL_BENCH"):  # workers keep their database connection, as deployments do
         settings["DATABASES"]["default"]["CONN_MAX_AGE"] = None
         settings["DATABASES"]["default"]["CONN_HEALTH_CHECKS"] = True

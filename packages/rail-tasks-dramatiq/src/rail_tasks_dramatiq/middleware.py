@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import logging
 import os
 import socket
 import tempfile
@@ -29,6 +30,8 @@ from dramatiq.broker import MessageProxy
 from rail_tasks.engine import Reaper, worker_started, worker_stopping
 
 __all__ = ["RailMiddleware", "current_message"]
+
+logger = logging.getLogger("rail_tasks.dramatiq")
 
 _local = threading.local()
 
@@ -69,6 +72,7 @@ class RailMiddleware(Middleware):
         if self._elected():
             self.reaper = Reaper(self.aliases, interval=self.reap_interval, resubmit_after=self.resubmit_after)
             self.reaper.start()
+            logger.info("rail-tasks reaper runs in worker process %d (every %gs)", os.getpid(), self.reap_interval)
 
     def before_worker_shutdown(self, broker: Broker, worker: Worker) -> None:
         """Stop the reaper before the worker threads stop."""

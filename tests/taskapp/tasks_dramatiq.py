@@ -1,0 +1,79 @@
+"""Tasks the rail-tasks-dramatiq process tests enqueue (module level, inside an installed app)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import rail_tasks
+from tests.taskapp.models import Ledger
+
+
+def _start() -> rail_tasks.TaskHandle:
+    handle = rail_tasks.current_task()
+    assert handle is not None
+    Ledger.objects.create(
+        execution_id=handle.id, task=handle.name, event="start", attempt=handle.attempt, pid=os.getpid()
+    )
+    return handle
+
+
+@rail_tasks.task(max_retries=2, retry_delay=0, retry_backoff=False)
+def slow_first_attempt(seconds: float) -> str:
+    """Sleeps ``seconds`` on its first attempt only, so a test can kill the process running it."""
+    handle = _start()
+    if handle.attempt == 1:
+        time.sleep(seconds)
+    return f"done on attempt {handle.attempt}"
+
+
+@rail_tasks.task(max_retries=0)
+def short_sleep(seconds: float) -> int:
+    """Records its start and sleeps briefly (a task that is in flight for a while)."""
+    _start()
+    time.sleep(seconds)
+    return os.getpid()
+
+
+@rail_tasks.task(max_retries=0, timeout=1)
+def spins_past_timeout() -> str:
+    """Busy Python code with no progress calls: only the kit's hard timeout stops it."""
+    _start()
+    while True:
+        sum(range(1000))
+
+
+@rail_tasks.task(max_retries=0)
+def sleeps_quietly(seconds: float) -> str:
+    """Sleeps in short naps without progress calls: only the engine can cancel it."""
+    _start()
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        time.sleep(0.05)
+    return "not cancelled"
+
+
+@rail_tasks.task(max_retries=1, retry_delay=0, retry_backoff=False)
+def kills_its_process() -> None:
+    """SIGKILLs the worker process running it, on every attempt."""
+    _start()
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+@rail_tasks.task(max_retries=0)
+def whoami() -> int:
+    """The pid of the process that ran it."""
+    _start()
+    return os.getpid()
+
+
+@rail_tasks.task(max_retries=0)
+def database_backend_pid() -> int:
+    """The PostgreSQL server process of the connection this execution ran on."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        row = cursor.fetchone()
+    return int(row[0])

@@ -70,7 +70,7 @@ def test_bad_broker_sources_are_explained() -> None:
         resolve_broker("kafka://127.0.0.1:9092")
     with pytest.raises(ImproperlyConfigured, match="is a str, not a Dramatiq Broker"):
         resolve_broker("tests.rail_tasks_dramatiq.settings_extra.REDIS_URL")
-    with pytest.raises(ImproperlyConfigured, match="set the backend option 'dramatiq_broker'.*DRAMATIQ_BROKER"):
+    with pytest.raises(ImproperlyConfigured, match=r"set the backend option 'dramatiq_broker'.*DRAMATIQ_BROKER"):
         resolve_broker(None)
 
 
@@ -122,7 +122,9 @@ def test_check_passes_for_the_test_aliases() -> None:
 
 
 def test_check_unknown_option_suggests_the_closest() -> None:
-    backend = DramatiqBackend("typo", {"QUEUES": ["default"], "OPTIONS": {"dramatiq_borker": "redis://127.0.0.1:6379/9"}})
+    backend = DramatiqBackend(
+        "typo", {"QUEUES": ["default"], "OPTIONS": {"dramatiq_borker": "redis://127.0.0.1:6379/9"}}
+    )
     errors = {e.id: e for e in backend.check()}
     assert errors["rail_tasks_dramatiq.E001"].hint == "Did you mean 'dramatiq_broker'?"
     assert "E002" in str(errors["rail_tasks_dramatiq.E002"].id)  # and no broker to load

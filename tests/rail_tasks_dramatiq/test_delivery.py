@@ -20,10 +20,10 @@ from dramatiq.brokers.redis import RedisBroker
 
 from rail_tasks import Status, TaskExecution, cancel_execution
 from rail_tasks.testing import wait_for_status, wait_until
-from tests.taskapp import tasks_dramatiq as tasks
 from tests.rail_tasks_dramatiq.conftest import DramatiqWorker
 from tests.rail_tasks_dramatiq.process_hooks import EVENTS_ENV
 from tests.rail_tasks_dramatiq.settings_extra import run_id
+from tests.taskapp import tasks_dramatiq as tasks
 from tests.taskapp.models import Ledger
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]

@@ -90,8 +90,8 @@ def serve(aliases: Sequence[str] | None = None) -> Broker:
     """
     from rail_tasks_dramatiq.backend import DramatiqBackend
 
-    backends = [task_backends[alias] for alias in aliases or _aliases_from_env()]
-    backends = [backend for backend in backends if isinstance(backend, DramatiqBackend)]
+    found = [task_backends[alias] for alias in aliases or _aliases_from_env()]
+    backends = [backend for backend in found if isinstance(backend, DramatiqBackend)]
     if not backends:
         raise RuntimeError("rail_tasks_dramatiq.worker: no DramatiqBackend alias in settings.TASKS to serve")
     broker = backends[0].broker
@@ -111,7 +111,7 @@ def serve(aliases: Sequence[str] | None = None) -> Broker:
     )
     options = {key: value for key, value in ACTOR_OPTIONS.items() if key in broker.actor_options}
     default_queue = backends[0].dramatiq_queue(DEFAULT_TASK_QUEUE_NAME)
-    dramatiq.actor(run_execution, actor_name=ACTOR_NAME, queue_name=default_queue, broker=broker, **options)
+    dramatiq.actor(actor_name=ACTOR_NAME, queue_name=default_queue, broker=broker, **options)(run_execution)
     for backend in backends:
         for queue in sorted(backend.queues | {DEFAULT_TASK_QUEUE_NAME}):
             broker.declare_queue(backend.dramatiq_queue(queue))

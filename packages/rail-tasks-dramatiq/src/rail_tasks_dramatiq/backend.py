@@ -13,7 +13,6 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from django.core import checks
-from django.tasks.base import DEFAULT_TASK_QUEUE_NAME
 from django.utils import timezone
 from dramatiq import Broker, Message
 
@@ -100,7 +99,9 @@ class DramatiqBackend(BrokerBackend):
         for key in sorted(set(self.options) - known):
             close = difflib.get_close_matches(key, known, n=1)
             hint = f"Did you mean {close[0]!r}?" if close else f"Known options: {', '.join(sorted(known))}."
-            errors.append(checks.Error(f"{where} has an unknown key {key!r}.", hint=hint, id="rail_tasks_dramatiq.E001"))
+            errors.append(
+                checks.Error(f"{where} has an unknown key {key!r}.", hint=hint, id="rail_tasks_dramatiq.E001")
+            )
         try:
             broker = self.broker
         except Exception as exc:

@@ -64,7 +64,7 @@ class RailMiddleware(Middleware):
         """Forget it."""
         _local.message = None
 
-    after_skip_message = after_process_message  # type: ignore[assignment]
+    after_skip_message = after_process_message
 
     def after_worker_boot(self, broker: Broker, worker: Worker) -> None:
         """Fire ``rail_tasks_worker_start``; start the reaper if this process wins the command's lock."""

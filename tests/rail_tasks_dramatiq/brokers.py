@@ -13,6 +13,8 @@ from tests.rail_tasks_dramatiq.settings_extra import AMQP_URL, REDIS_URL, run_id
 def redis() -> RedisBroker:
     """Redis, in this run's own namespace; a killed worker's messages come back after 5 s, not 60 s."""
     url = os.environ.get("RAIL_TASKS_TEST_DRAMATIQ_REDIS_URL", REDIS_URL)  # a private Redis for restart tests
+    if os.environ.get("RAIL_BENCH"):  # benchmarks/dramatiq.py: Dramatiq's defaults
+        return RedisBroker(url=url, namespace=f"rt-{run_id()}")
     return RedisBroker(url=url, namespace=f"rt-{run_id()}", heartbeat_timeout=5000, maintenance_chance=50000)
 
 

@@ -77,3 +77,11 @@ def database_backend_pid() -> int:
         cursor.execute("SELECT pg_backend_pid()")
         row = cursor.fetchone()
     return int(row[0])
+
+
+@rail_tasks.task(max_retries=0)
+def bench_noop(key: str) -> None:
+    """benchmarks/dramatiq.py: the no-op as a rail task (``bench_body`` of tests.rail_tasks_dramatiq.bench_actors)."""
+    from tests.rail_tasks_dramatiq.bench_actors import bench_body
+
+    bench_body(key)

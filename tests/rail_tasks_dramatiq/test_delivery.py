@@ -93,6 +93,16 @@ def test_cancel_stops_a_quiet_running_task(dramatiq_worker_factory: StartWorker,
     assert wait_for_status(after.id, [Status.COMPLETED], timeout=15).result == start.pid
 
 
+def test_system_exit_in_a_task_fails_it_and_the_thread_serves_on(dramatiq_worker_factory: StartWorker) -> None:
+    """``sys.exit()`` inside a task is recorded as the task's failure; the one worker thread runs the next task."""
+    dramatiq_worker_factory(threads=1)
+    result = tasks.raises_system_exit.using(backend="dramatiq").enqueue()
+    row = wait_for_status(result.id, [Status.FAILED], timeout=30)
+    assert row.exception_class == "builtins.SystemExit"
+    after = tasks.whoami.using(backend="dramatiq").enqueue()
+    assert wait_for_status(after.id, [Status.COMPLETED], timeout=15).result == _started(result.id)[0].pid
+
+
 def test_task_that_kills_its_process_fails_as_worker_lost(dramatiq_worker_factory: StartWorker) -> None:
     """A task SIGKILLs its own process on every attempt: it ends ``failed`` (WorkerLost) after its attempts.
 

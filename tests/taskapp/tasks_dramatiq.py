@@ -62,6 +62,13 @@ def kills_its_process() -> None:
 
 
 @rail_tasks.task(max_retries=0)
+def raises_system_exit() -> None:
+    """Calls ``sys.exit`` inside the task: a failure of the task, not of the worker thread."""
+    _start()
+    raise SystemExit(3)
+
+
+@rail_tasks.task(max_retries=0)
 def whoami() -> int:
     """The pid of the process that ran it."""
     _start()

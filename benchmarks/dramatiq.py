@@ -212,6 +212,8 @@ def main() -> None:
             finally:
                 worker.stop()
     tracked = TaskExecution.objects.filter(status="completed").exclude(backend="bench_floor").count()
+    for key in [*redis.scan_iter(match=f"bench:{RUN}:*"), *redis.scan_iter(match=f"rt-{RUN}*")]:
+        redis.delete(key)
     print(f"\n{args.count} no-op tasks, {args.processes} worker processes, Redis broker")
     columns = ("enqueue/s", "enq p50 ms", "enq p99 ms", "drain/s", "pickup p50", "pickup p99")
     header = f"{'variant':34} " + " ".join(f"{c:>10}" for c in columns)

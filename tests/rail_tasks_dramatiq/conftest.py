@@ -118,3 +118,26 @@ def dramatiq_worker_factory(
     if report is not None and report.failed:
         for worker in workers:
             sys.stderr.write(f"\n--- {worker.log.name} ---\n{worker.output()[-6000:]}\n")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _remove_this_runs_queues() -> Iterator[None]:
+    """After the session, delete this run's queues on the shared RabbitMQ and its keys in the Redis DB."""
+    yield
+    import pika
+    import redis
+
+    from tests.rail_tasks_dramatiq.settings_extra import AMQP_URL, REDIS_URL, run_id
+
+    prefix = f"rt-{run_id()}"
+    with contextlib.suppress(Exception):
+        client = redis.Redis.from_url(REDIS_URL)
+        for key in client.scan_iter(match=f"{prefix}*", count=1000):
+            client.delete(key)
+    with contextlib.suppress(Exception):
+        connection = pika.BlockingConnection(pika.URLParameters(AMQP_URL))
+        channel = connection.channel()
+        for queue in ("default", "orders", "rail"):
+            for suffix in ("", ".DQ", ".XQ"):
+                channel.queue_delete(f"{prefix}-{queue}{suffix}")
+        connection.close()

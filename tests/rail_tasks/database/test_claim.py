@@ -14,8 +14,9 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from rail_tasks import Status, TaskExecution, run_execution
-from rail_tasks.worker.claim import claim_batch, reap_expired_leases
-from rail_tasks.worker.leases import cancel_requested, release, renew_leases
+from rail_tasks.engine import reap, renew_leases
+from rail_tasks.worker.claim import claim_batch
+from rail_tasks.worker.leases import mark_started, release
 from rail_tasks.worker.notify import Listener
 from rail_tasks.worker.options import WorkerOptions
 from rail_tasks.worker.waiter import Waiter
@@ -97,6 +98,11 @@ def test_claim_and_fetch_reads_the_claim_back_where_update_cannot_return_rows(
     assert TaskExecution.objects.filter(pk=first.pk).claim_and_fetch("w2") == []
 
 
+def _run(queries: CaptureQueriesContext) -> list[str]:
+    """The statements sent, less PostgreSQL's ``PREPARE`` (once per session and statement, rail_tasks.statements)."""
+    return [query["sql"] for query in queries if not query["sql"].startswith("PREPARE ")]
+
+
 def test_a_batch_claim_is_one_statement_on_postgresql() -> None:
     for i in range(5):
         _row(str(i))
@@ -104,7 +110,7 @@ def test_a_batch_claim_is_one_statement_on_postgresql() -> None:
         claimed = _claim(limit=3)
     assert len(claimed) == 3
     if connection.vendor == "postgresql":
-        assert len(queries) == 1, [query["sql"] for query in queries]
+        assert len(_run(queries)) == 1, _run(queries)
     else:  # SQLite: look without the lock; BEGIN IMMEDIATE, pick ids, UPDATE ... RETURNING, COMMIT
         assert len(queries) == 5, [query["sql"] for query in queries]
         assert queries[3]["sql"].startswith("UPDATE")
@@ -117,7 +123,7 @@ def test_running_an_execution_by_id_costs_two_queries() -> None:
         finished = run_execution(row.pk, worker_id="engine:1")
     assert finished is not None
     assert (finished.status, finished.attempts, finished.worker_id) == ("completed", 1, "engine:1")
-    assert len(queries) == 2, [query["sql"] for query in queries]  # claim ... RETURNING, then finish
+    assert len(_run(queries)) == 2, _run(queries)  # claim ... RETURNING, then finish
     assert run_execution(row.pk) is None  # a second delivery finds nothing to claim
 
 
@@ -153,35 +159,78 @@ def test_two_claimers_never_share_a_row() -> None:
     assert len(seen) == len(set(seen)) == 20
 
 
-def test_expired_lease_goes_back_to_the_queue_then_fails_worker_lost() -> None:
+def _expire(row: TaskExecution) -> None:
+    TaskExecution.objects.filter(pk=row.pk).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
+
+
+def _reaped() -> tuple[int, int]:
+    report = reap(using="default", backends=["database"])
+    return report.lost, report.released
+
+
+def test_expired_lease_of_a_started_attempt_goes_back_to_the_queue_then_fails_worker_lost() -> None:
     row = _row("lost")
     (claimed,) = _claim(lease=30)
-    TaskExecution.objects.filter(pk=row.pk).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
-    assert reap_expired_leases(using="default", backends=["database"]) == 1
+    assert mark_started([(str(row.pk), 1)], using="default") == 1
+    _expire(row)
+    assert _reaped() == (1, 0)
     row.refresh_from_db()
     assert (row.status, row.attempts, row.exception_class) == ("retrying", 1, "rail_tasks.exceptions.WorkerLost")
     (again,) = _claim()
     assert again.attempts == 2
-    TaskExecution.objects.filter(pk=row.pk).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
-    assert reap_expired_leases(using="default", backends=["database"]) == 1
+    mark_started([(str(row.pk), 2)], using="default")
+    _expire(row)
+    assert _reaped() == (1, 0)
     row.refresh_from_db()
     assert row.status == Status.FAILED  # max_retries=1: two attempts lost, no more
     assert "Worker lost" in row.error
     assert claimed.attempts == 1
 
 
+def test_an_expired_claim_that_never_started_goes_back_without_cost() -> None:
+    """A worker that dies with prefetched claims costs them nothing: an attempt counts once its task started."""
+    row = _row("prefetched")
+    for _ in range(3):  # more often than max_retries allows: none of these claims started
+        (claimed,) = _claim(lease=30)
+        assert claimed.attempt_started_at is None
+        _expire(row)
+        assert _reaped() == (0, 1)
+        row.refresh_from_db()
+        assert (row.status, row.attempts, row.worker_id, row.exception_class) == ("pending", 0, "", "")
+    assert run_execution(row.pk) is not None
+    row.refresh_from_db()
+    assert (row.status, row.attempts) == ("completed", 1)
+    assert row.attempt_started_at is not None
+
+
 def test_live_leases_are_left_alone_and_renewal_is_fenced() -> None:
     row = _row("alive")
     (claimed,) = _claim(lease=30)
-    assert reap_expired_leases(using="default", backends=["database"]) == 0
-    assert renew_leases([(str(row.pk), 1)], lease_seconds=30) == set()
-    assert renew_leases([(str(row.pk), 7)], lease_seconds=30) == {str(row.pk)}
-    assert cancel_requested([str(row.pk)], using="default") == set()
+    assert _reaped() == (0, 0)
+    assert renew_leases([(str(row.pk), 1)], 30).lost == set()
+    assert renew_leases([(str(row.pk), 7)], 30).lost == {str(row.pk)}
+    assert renew_leases([(str(row.pk), 1)], None).cancel_requested == set()
     claimed.request_cancel()
-    assert cancel_requested([str(row.pk)], using="default") == {str(row.pk)}
+    assert renew_leases([(str(row.pk), 1)], None).cancel_requested == {str(row.pk)}
     assert release(str(row.pk), 1)
     row.refresh_from_db()
     assert (row.status, row.attempts, row.worker_id) == ("pending", 0, "")
+
+
+def test_a_heartbeat_racing_a_finished_attempt_reports_nothing_lost() -> None:
+    """The heartbeat may renew just after the attempt recorded its outcome: that attempt is finished, not lost."""
+    done, failed, retried, taken = (_row(label) for label in ("done", "failed", "retried", "taken"))
+    claimed = {row.pk: row for row in _claim(limit=4, lease=30)}
+    claimed[done.pk].finish_completed(1, "ok", None)
+    claimed[failed.pk].finish_failed(1, error="x", exception_class="builtins.ValueError", traceback="", expires_at=None)
+    claimed[retried.pk].schedule_retry(
+        1, run_after=timezone.now(), error="x", exception_class="builtins.ValueError", traceback=""
+    )
+    _expire(taken)
+    mark_started([(str(taken.pk), 1)], using="default")
+    assert _reaped() == (1, 0)  # the reaper took this one away: lost
+    held = [(str(row.pk), 1) for row in (done, failed, retried, taken)]
+    assert renew_leases(held, 30).lost == {str(taken.pk)}
 
 
 def test_options_resolve_from_settings() -> None:
@@ -220,6 +269,45 @@ def test_enqueue_notifies_listeners_on_commit_only() -> None:
 
 
 @postgres_only
+def test_enqueue_inserts_and_notifies_in_one_round_trip() -> None:
+    """The INSERT and the NOTIFY share one statement; a deferred row wakes nobody (workers poll for it)."""
+    listener = Listener("default")
+    listener.connect()
+    try:
+        with CaptureQueriesContext(connection) as queries:
+            result = tasks_db.other_queue.using(backend="database").enqueue("a")
+        assert len(queries) == 1
+        assert "pg_notify" in queries[0]["sql"]
+        assert _payloads(listener) == ["other"]
+        assert TaskExecution.objects.get(pk=result.id).queue == "other"
+        later = timezone.now() + timedelta(hours=1)
+        with CaptureQueriesContext(connection) as queries:
+            tasks_db.record.using(backend="database", run_after=later).enqueue("b")
+        assert len(queries) == 1
+        assert "pg_notify" not in queries[0]["sql"]
+        assert _payloads(listener, 0.3) == []
+    finally:
+        listener.close()
+
+
+@postgres_only
+def test_enqueue_notifies_on_commit_with_server_side_binding() -> None:
+    """Server-side binding takes one statement per call: the NOTIFY follows on commit, as before."""
+    listener = Listener("default")
+    listener.connect()
+    options = connection.settings_dict["OPTIONS"]
+    options["server_side_binding"] = True
+    try:
+        with transaction.atomic():
+            tasks_db.record.using(backend="database").enqueue("a")
+            assert _payloads(listener, 0.2) == []
+        assert _payloads(listener) == ["default"]
+    finally:
+        del options["server_side_binding"]
+        listener.close()
+
+
+@postgres_only
 def test_listener_notices_a_terminated_connection_and_reconnects() -> None:
     listener = Listener("default")
     listener.connect()
@@ -234,3 +322,22 @@ def test_listener_notices_a_terminated_connection_and_reconnects() -> None:
         assert _payloads(listener) == ["default"]
     finally:
         listener.close()
+
+
+@postgres_only
+def test_a_delivery_claims_on_a_new_connection_when_the_kept_one_was_closed_by_the_server() -> None:
+    """Engines keep connections between tasks; a restart or idle timeout must not fail the next delivery."""
+    import psycopg
+
+    row = _row("after a restart", task_path="tests.taskapp.tasks_db.noop", args=[])
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        (pid,) = cursor.fetchone()
+    settings = connection.settings_dict
+    with psycopg.connect(
+        host=settings["HOST"], user=settings["USER"], dbname=settings["NAME"], autocommit=True
+    ) as other:
+        other.execute("SELECT pg_terminate_backend(%s)", [pid])
+    finished = run_execution(row.pk, worker_id="engine:1")
+    assert finished is not None
+    assert (finished.status, finished.attempts) == ("completed", 1)

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -90,6 +91,42 @@ class DramatiqWorker:
     def output(self) -> str:
         """The command's log so far."""
         return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+
+class SupervisedWorker:
+    """A worker command started again whenever it exits on its own, as a process manager would.
+
+    Dramatiq stops the whole command when one of its processes dies (a task
+    that kills its process); systemd or Kubernetes would start it again.
+    ``kill()`` and ``stop()`` end supervision first (a machine loss, a shutdown).
+    """
+
+    def __init__(self, start: Callable[[], DramatiqWorker]) -> None:
+        self._start = start
+        self.current = start()
+        self.restarts = 0
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="dramatiq-supervisor", daemon=True)
+        self._thread.start()
+
+    def _watch(self) -> None:
+        while not self._done.wait(0.2):
+            process = self.current.process
+            if process is not None and process.poll() is not None:
+                self.current = self._start()
+                self.restarts += 1
+
+    def kill(self) -> None:
+        """SIGKILL every process of the command; no restart."""
+        self._done.set()
+        self._thread.join()
+        self.current.kill()
+
+    def stop(self) -> None:
+        """Graceful shutdown; no restart."""
+        self._done.set()
+        self._thread.join()
+        self.current.stop()
 
 
 @pytest.fixture

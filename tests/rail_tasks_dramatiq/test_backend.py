@@ -122,12 +122,24 @@ def test_check_passes_for_the_test_aliases() -> None:
 
 
 def test_check_unknown_option_suggests_the_closest() -> None:
-    backend = DramatiqBackend(
-        "typo", {"QUEUES": ["default"], "OPTIONS": {"dramatiq_borker": "redis://127.0.0.1:6379/9"}}
-    )
-    errors = {e.id: e for e in backend.check()}
-    assert errors["rail_tasks_dramatiq.E001"].hint == "Did you mean 'dramatiq_broker'?"
-    assert "E002" in str(errors["rail_tasks_dramatiq.E002"].id)  # and no broker to load
+    from rail_tasks.backend_options import check_tasks_options
+
+    tasks_setting = {
+        "x": {"BACKEND": "rail_tasks_dramatiq.DramatiqBackend", "OPTIONS": {"dramatiq_borker": "redis://h:6379/9"}}
+    }
+    errors = check_tasks_options(tasks_setting)
+    assert [e.id for e in errors] == ["rail_tasks.E002"]
+    assert "Did you mean 'dramatiq_broker'?" in str(errors[0].hint)
+    backend = DramatiqBackend("x", {"QUEUES": ["default"], "OPTIONS": {"dramatiq_borker": "redis://h:6379/9"}})
+    assert [e.id for e in backend.check()] == ["rail_tasks_dramatiq.E002"]  # and so no broker to load
+
+
+def test_check_refuses_a_non_positive_max_delay() -> None:
+    options = {"dramatiq_broker": "tests.rail_tasks_dramatiq.brokers.rabbitmq", "max_delay": 0}
+    backend = DramatiqBackend("x", {"QUEUES": ["default"], "OPTIONS": options})
+    errors = backend.check()
+    assert [e.id for e in errors] == ["rail_tasks_dramatiq.E001"]
+    assert "must be a positive number of seconds" in errors[0].msg
 
 
 def test_check_unreachable_broker_and_any_queue() -> None:

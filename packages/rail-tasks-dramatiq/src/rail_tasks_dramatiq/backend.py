@@ -7,7 +7,7 @@ Transport only: each submit enqueues one message of the actor
 
 from __future__ import annotations
 
-import difflib
+from collections.abc import Mapping
 from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -16,6 +16,7 @@ from django.core import checks
 from django.utils import timezone
 from dramatiq import Broker, Message
 
+from rail_tasks.backend_options import OptionSpec
 from rail_tasks.engine import BrokerBackend, scale_priority
 from rail_tasks_dramatiq.actor import ACTOR_NAME
 from rail_tasks_dramatiq.broker import RABBITMQ_SAFE_DELAY, broker_kind, resolve_broker
@@ -40,7 +41,16 @@ class DramatiqBackend(BrokerBackend):
       ``consumer_timeout`` closes a channel holding a message too long).
     """
 
-    own_options: ClassVar[frozenset[str]] = frozenset({"dramatiq_broker", "queue_prefix", "max_delay"})
+    option_specs: ClassVar[Mapping[str, OptionSpec]] = {
+        **BrokerBackend.option_specs,
+        "dramatiq_broker": OptionSpec(
+            "dramatiq_broker", (str, type(None)), None, "Dotted path to a Dramatiq Broker, or a redis:// / amqp:// URL."
+        ),
+        "queue_prefix": OptionSpec("queue_prefix", (str,), "", "Prepended to every Dramatiq queue name."),
+        "max_delay": OptionSpec(
+            "max_delay", (int, float, type(None)), None, "Longest delay (s) of one message; longer ones hop."
+        ),
+    }
 
     def __init__(self, alias: str, params: dict[str, Any]) -> None:
         super().__init__(alias, params)
@@ -92,15 +102,19 @@ class DramatiqBackend(BrokerBackend):
     # -- checks -----------------------------------------------------------------------
 
     def check(self, **kwargs: Any) -> list[Any]:
-        """Unknown options, a broker that cannot be loaded or reached, middleware that would retry the actor."""
+        """A broker that cannot be loaded or reached, queues workers would not consume, foreign retries.
+
+        Unknown or mistyped ``OPTIONS`` are the core's checks (``option_specs``).
+        """
         errors: list[Any] = list(super().check(**kwargs))
-        where = f"TASKS[{self.alias!r}]['OPTIONS']"
-        known = self.own_options | set(self.broker_options)
-        for key in sorted(set(self.options) - known):
-            close = difflib.get_close_matches(key, known, n=1)
-            hint = f"Did you mean {close[0]!r}?" if close else f"Known options: {', '.join(sorted(known))}."
+        if self._max_delay is not None and self._max_delay <= 0:
             errors.append(
-                checks.Error(f"{where} has an unknown key {key!r}.", hint=hint, id="rail_tasks_dramatiq.E001")
+                checks.Error(
+                    f"TASKS[{self.alias!r}]['OPTIONS']['max_delay'] must be a positive number of seconds, "
+                    f"got {self._max_delay:g}.",
+                    hint="Leave it unset for the broker's default (none on Redis, 900 s on RabbitMQ).",
+                    id="rail_tasks_dramatiq.E001",
+                )
             )
         try:
             broker = self.broker

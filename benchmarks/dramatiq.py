@@ -112,9 +112,7 @@ class Worker:
             self.process.wait(10)
 
 
-def measure(
-    name: str, count: int, send: Callable[[str], None], worker: Worker, redis: Any
-) -> dict[str, float]:
+def measure(name: str, count: int, send: Callable[[str], None], worker: Worker, redis: Any) -> dict[str, float]:
     """Enqueue ``count`` while the worker waits at the gate, drain them, then measure pickup on the idle worker."""
     from django.db import close_old_connections
 

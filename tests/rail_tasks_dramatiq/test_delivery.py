@@ -1,5 +1,5 @@
-"""At least once on real brokers and real ``dramatiq`` worker processes: killed workers, timeouts, cancel,
-threads, long delays, a Redis restart."""
+"""Beyond the kit's recovery suite (test_recovery.py), on real brokers and real ``dramatiq`` commands: busy code
+past its timeout, threads, long delays, connections, process hooks, a Redis restart."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from django.tasks import task_backends
 from django.utils import timezone
 from dramatiq.brokers.redis import RedisBroker
 
-from rail_tasks import Status, TaskExecution, cancel_execution
+from rail_tasks import Status, TaskExecution
 from rail_tasks.testing import wait_for_status, wait_until
 from tests.rail_tasks_dramatiq.conftest import DramatiqWorker
 from tests.rail_tasks_dramatiq.process_hooks import EVENTS_ENV
@@ -45,25 +45,6 @@ def _started(execution_id: str, count: int = 1) -> list[Ledger]:
 
 
 @pytest.mark.parametrize("alias", BROKERS)
-def test_sigkill_whole_worker_mid_task_runs_again_after_the_lease(
-    dramatiq_worker_factory: StartWorker, alias: str
-) -> None:
-    """The worker command is SIGKILLed mid-task: after a restart the attempt is recorded lost and runs again."""
-    worker = dramatiq_worker_factory(alias)
-    result = tasks.slow_first_attempt.using(backend=alias).enqueue(60)
-    first = _started(result.id)[0]
-    worker.kill()
-    assert TaskExecution.objects.get(pk=result.id).status == Status.RUNNING
-    dramatiq_worker_factory(alias)
-    row = wait_for_status(result.id, [Status.COMPLETED], timeout=60)
-    assert row.result == "done on attempt 2"
-    assert row.attempts == 2
-    starts = Ledger.objects.filter(execution_id=result.id, event="start").order_by("attempt")
-    assert [s.attempt for s in starts] == [1, 2]
-    assert starts[1].pid != first.pid
-
-
-@pytest.mark.parametrize("alias", BROKERS)
 def test_hard_timeout_stops_busy_code(dramatiq_worker_factory: StartWorker, alias: str) -> None:
     """A task spinning in Python past its timeout (no progress calls) is stopped by the kit: TaskTimeout."""
     dramatiq_worker_factory(alias, threads=2)
@@ -75,59 +56,6 @@ def test_hard_timeout_stops_busy_code(dramatiq_worker_factory: StartWorker, alia
     assert (row.completed_at - row.started_at).total_seconds() < 5
     after = tasks.whoami.using(backend=alias).enqueue()
     assert wait_for_status(after.id, [Status.COMPLETED], timeout=15).result == _started(result.id)[0].pid
-
-
-@pytest.mark.parametrize("alias", BROKERS)
-def test_cancel_stops_a_quiet_running_task(dramatiq_worker_factory: StartWorker, alias: str) -> None:
-    """Cancelling a task that never reports progress stops it through the kit's in-thread interrupt."""
-    dramatiq_worker_factory(alias, threads=1)
-    result = tasks.sleeps_quietly.using(backend=alias).enqueue(60)
-    start = _started(result.id)[0]
-    began = time.monotonic()
-    cancel_execution(result.id)
-    row = wait_for_status(result.id, [Status.CANCELLED], timeout=15)
-    assert time.monotonic() - began < 5
-    assert row.exception_class == "rail_tasks.exceptions.TaskCancelled"
-    assert row.result is None
-    after = tasks.whoami.using(backend=alias).enqueue()
-    assert wait_for_status(after.id, [Status.COMPLETED], timeout=15).result == start.pid
-
-
-def test_system_exit_in_a_task_fails_it_and_the_thread_serves_on(dramatiq_worker_factory: StartWorker) -> None:
-    """``sys.exit()`` inside a task is recorded as the task's failure; the one worker thread runs the next task."""
-    dramatiq_worker_factory(threads=1)
-    result = tasks.raises_system_exit.using(backend="dramatiq").enqueue()
-    row = wait_for_status(result.id, [Status.FAILED], timeout=30)
-    assert row.exception_class == "builtins.SystemExit"
-    after = tasks.whoami.using(backend="dramatiq").enqueue()
-    assert wait_for_status(after.id, [Status.COMPLETED], timeout=15).result == _started(result.id)[0].pid
-
-
-def test_task_that_kills_its_process_fails_as_worker_lost(dramatiq_worker_factory: StartWorker) -> None:
-    """A task SIGKILLs its own process on every attempt: it ends ``failed`` (WorkerLost) after its attempts.
-
-    Dramatiq stops the whole command when one of its processes dies; like a
-    process manager in production, the test starts it again each time. The
-    restarted worker keeps serving other tasks.
-    """
-    workers = [dramatiq_worker_factory()]
-    result = tasks.kills_its_process.using(backend="dramatiq").enqueue()
-
-    def finished() -> bool:
-        if workers[-1].process is not None and workers[-1].process.poll() is not None:
-            workers.append(dramatiq_worker_factory())
-        return TaskExecution.objects.get(pk=result.id).status == Status.FAILED
-
-    wait_until(finished, timeout=90, message="the self-killing task never ended failed")
-    row = TaskExecution.objects.get(pk=result.id)
-    assert row.exception_class == "rail_tasks.exceptions.WorkerLost"
-    assert row.attempts == 2
-    assert Ledger.objects.filter(execution_id=result.id, event="start").count() == 2
-    assert len(workers) >= 3, "each attempt should have ended its worker command"
-    if workers[-1].process is not None and workers[-1].process.poll() is not None:
-        workers.append(dramatiq_worker_factory())
-    after = tasks.whoami.using(backend="dramatiq").enqueue()
-    assert wait_for_status(after.id, [Status.COMPLETED], timeout=30).attempts == 1
 
 
 def test_eight_threads_start_each_of_500_tasks_once(dramatiq_worker_factory: StartWorker) -> None:

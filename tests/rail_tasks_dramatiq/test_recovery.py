@@ -22,7 +22,9 @@ class _DramatiqRecovery(RecoverySuite):
         supervised: list[SupervisedWorker] = []
 
         def start(concurrency: int = 2) -> SupervisedWorker:
-            supervised.append(SupervisedWorker(lambda: dramatiq_worker_factory(self.backend_alias, threads=concurrency)))
+            supervised.append(
+                SupervisedWorker(lambda: dramatiq_worker_factory(self.backend_alias, threads=concurrency))
+            )
             return supervised[-1]
 
         yield start

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
 import time
 
 import rail_tasks
@@ -17,15 +16,6 @@ def _start() -> rail_tasks.TaskHandle:
         execution_id=handle.id, task=handle.name, event="start", attempt=handle.attempt, pid=os.getpid()
     )
     return handle
-
-
-@rail_tasks.task(max_retries=2, retry_delay=0, retry_backoff=False)
-def slow_first_attempt(seconds: float) -> str:
-    """Sleeps ``seconds`` on its first attempt only, so a test can kill the process running it."""
-    handle = _start()
-    if handle.attempt == 1:
-        time.sleep(seconds)
-    return f"done on attempt {handle.attempt}"
 
 
 @rail_tasks.task(max_retries=0)
@@ -42,30 +32,6 @@ def spins_past_timeout() -> str:
     _start()
     while True:
         sum(range(1000))
-
-
-@rail_tasks.task(max_retries=0)
-def sleeps_quietly(seconds: float) -> str:
-    """Sleeps in short naps without progress calls: only the engine can cancel it."""
-    _start()
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        time.sleep(0.05)
-    return "not cancelled"
-
-
-@rail_tasks.task(max_retries=1, retry_delay=0, retry_backoff=False)
-def kills_its_process() -> None:
-    """SIGKILLs the worker process running it, on every attempt."""
-    _start()
-    os.kill(os.getpid(), signal.SIGKILL)
-
-
-@rail_tasks.task(max_retries=0)
-def raises_system_exit() -> None:
-    """Calls ``sys.exit`` inside the task: a failure of the task, not of the worker thread."""
-    _start()
-    raise SystemExit(3)
 
 
 @rail_tasks.task(max_retries=0)

@@ -110,8 +110,8 @@ def main() -> None:
     from django.db import connection
 
     from rail_tasks import TaskExecution, run_execution
+    from rail_tasks.backends.database.claim import claim_batch
     from rail_tasks.runner import run_claimed_execution
-    from rail_tasks.worker.claim import claim_batch
 
     TaskExecution.objects.all().delete()
     results: dict[str, dict[str, float]] = {}

@@ -21,7 +21,7 @@ from django.utils import timezone
 
 import rail_tasks
 from rail_tasks import Status, TaskExecution, run_execution
-from rail_tasks.worker import WorkerOptions
+from rail_tasks.backends.database import WorkerOptions
 from tests.process import REPO_ROOT, subprocess_env
 
 

@@ -185,7 +185,9 @@ def test_claim_in_writes_and_returns_what_the_orm_claim_does(form: str) -> None:
         claimed = statements.claim_in(
             TaskExecution, sql, params, "w@host", now, now + timedelta(seconds=30), using="default"
         )
-    expected = TaskExecution.objects.filter(pk__in=[orm_a.pk, orm_b.pk]).claim_and_fetch("w@host", 30, now=now)
+    expected = TaskExecution.objects.filter(pk__in=[orm_a.pk, orm_b.pk]).claim_and_fetch(
+        "w@host", 30, now=now, started=False
+    )
     assert len(queries) == 1
     assert sorted(row.pk for row in claimed) == sorted([fast_a.pk, fast_b.pk])  # not the running one
     by_priority = sorted(claimed, key=lambda row: -row.priority)

@@ -14,12 +14,12 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from rail_tasks import Status, TaskExecution, run_execution
+from rail_tasks.backends.database.claim import claim_batch
+from rail_tasks.backends.database.leases import mark_started, release
+from rail_tasks.backends.database.notify import Listener
+from rail_tasks.backends.database.options import WorkerOptions
+from rail_tasks.backends.database.waiter import Waiter
 from rail_tasks.engine import reap, renew_leases
-from rail_tasks.worker.claim import claim_batch
-from rail_tasks.worker.leases import mark_started, release
-from rail_tasks.worker.notify import Listener
-from rail_tasks.worker.options import WorkerOptions
-from rail_tasks.worker.waiter import Waiter
 from tests.taskapp import tasks_db
 
 from .conftest import postgres_only, terminate_other_backends

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 from rail_tasks.conf import task_settings
 from rail_tasks.exceptions import TaskCancelled, TaskTimeout
-from rail_tasks.plugins import hooks
+from rail_tasks.hookcalls import hooks
 
 if TYPE_CHECKING:
     from rail_tasks.models import TaskExecution

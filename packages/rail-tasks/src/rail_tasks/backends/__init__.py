@@ -13,7 +13,7 @@ import difflib
 from django.core.exceptions import ImproperlyConfigured
 
 from rail_tasks.backends.base import RailBackend
-from rail_tasks.plugins import hooks
+from rail_tasks.hookcalls import hooks
 
 __all__ = ["RailBackend", "backend_path", "registered_backends", "unknown_backend_message"]
 

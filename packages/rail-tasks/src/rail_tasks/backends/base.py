@@ -30,10 +30,10 @@ from django.utils.module_loading import import_string
 from rail_tasks import statements
 from rail_tasks.conf import SettingSpec, task_settings
 from rail_tasks.exceptions import InvalidTaskArguments, TasksDisabled
+from rail_tasks.hookcalls import hooks
 from rail_tasks.owner import get_current_owner
-from rail_tasks.plugins import hooks
 from rail_tasks.status import to_django_status
-from rail_tasks.task import RailTask, task_options
+from rail_tasks.task import RailTask, execution_options
 from rail_tasks.task_paths import check_task_path
 
 if TYPE_CHECKING:
@@ -138,6 +138,9 @@ class RailBackend(BaseTaskBackend):
                 raise InvalidTaskArguments(
                     f"Task {label} change in a JSON round trip ({culprit}): dict keys must be strings."
                 )
+        from rail_tasks.limits import check_argument_size  # max_argument_bytes (rail_tasks.limits)
+
+        check_argument_size(normalized["args"], normalized["kwargs"])
         return normalized["args"], normalized["kwargs"]
 
     # -- enqueue --------------------------------------------------------------
@@ -151,11 +154,10 @@ class RailBackend(BaseTaskBackend):
         self.validate_task(task)
         self._check_importable(task)
         json_args, json_kwargs = self._json_arguments(args, kwargs)
-        options = task_options(task)
+        options = execution_options(task)
         metadata = hooks.enqueue_metadata(task, json_args, json_kwargs)
         owner = get_current_owner()
         execution = TaskExecution(
-            name=options["name"],
             task_path=task.module_path,
             backend=self.alias,
             queue=task.queue_name,
@@ -163,11 +165,7 @@ class RailBackend(BaseTaskBackend):
             args=json_args,
             kwargs=json_kwargs,
             metadata=metadata,
-            max_retries=options["max_retries"],
-            retry_delay=options["retry_delay"],
-            retry_backoff=options["retry_backoff"],
-            timeout=options["timeout"],
-            track_progress=options["track_progress"],
+            **options.as_fields(),
             run_after=task.run_after,
             owner=owner if owner is not None and owner.is_authenticated else None,
         )

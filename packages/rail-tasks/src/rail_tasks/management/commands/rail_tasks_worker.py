@@ -16,7 +16,7 @@ from django.db.migrations.executor import MigrationExecutor
 from django.utils import autoreload
 from django.utils.module_loading import autodiscover_modules
 
-from rail_tasks.worker import Worker, WorkerOptions
+from rail_tasks.backends.database import Worker, WorkerOptions
 
 
 def unapplied_migrations(using: str) -> list[str]:

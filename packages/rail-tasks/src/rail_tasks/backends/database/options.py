@@ -46,7 +46,7 @@ def _explicit(name: str, backend_options: dict[str, Any]) -> bool:
 
 @dataclass(slots=True)
 class WorkerOptions:
-    """Everything a :class:`~rail_tasks.worker.Worker` needs to know; defaults come from the settings.
+    """Everything a :class:`~rail_tasks.backends.database.Worker` needs to know; defaults come from the settings.
 
     ``queues`` empty means every queue. ``backends`` are the ``TASKS`` aliases
     served (every ``database`` alias by default). Times are seconds.

@@ -46,7 +46,8 @@ def apply(settings: dict[str, Any]) -> None:
         "name": orm_cluster(),
         "orm": "default",
         "workers": 2,
-        "timeout": 60 if bench else 20,
+        # RAIL_TASKS_TEST_DJANGOQ_TIMEOUT: a cluster whose own timeout comes first (recovery tests).
+        "timeout": int(os.environ.get("RAIL_TASKS_TEST_DJANGOQ_TIMEOUT", 60 if bench else 20)),
         "retry": 90 if bench else 30,
         "ack_failures": True,
         "max_attempts": 3,

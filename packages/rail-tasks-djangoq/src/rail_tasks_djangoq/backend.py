@@ -105,10 +105,10 @@ class DjangoQBackend(BrokerBackend):
 
         message_id = uuid4().hex
         cluster = self.cluster_for(execution.queue)
-        args = (str(execution.pk), message_id, self.lease_seconds, self.heartbeat_seconds)
+        limit = self.time_limit(execution.timeout)
+        args = (str(execution.pk), message_id, self.lease_seconds, self.heartbeat_seconds, limit)
         # Django-Q2 keeps no result row of a success and never redelivers a failure: the core has both.
         options: dict[str, Any] = {"task_name": message_id, "save": False, "cached": False, "ack_failure": True}
-        limit = self.time_limit(execution.timeout)
         if limit is not None:
             options["timeout"] = limit
         broker: Any = self.broker(cluster)

@@ -5,8 +5,8 @@
   ``timeout`` with signals (:class:`~rail_tasks.engine.SignalInterrupts`).
 * Django-Q2's own timeout is the backstop, a few seconds later: its
   ``SIGALRM`` is turned into :class:`~rail_tasks.TaskTimeout` (Django-Q2 would
-  raise ``SystemExit``), and if the task cannot be stopped before Django-Q2's
-  guard kills the process, the timeout is recorded first.
+  raise ``SystemExit``), and a task that cannot be stopped before Django-Q2's
+  guard kills its process is recorded as timed out first (:class:`_Watchdog`).
 * Each pool process fires ``rail_tasks_worker_start`` / ``_stop``; the
   sentinel (one per cluster, outliving its pool) runs the kit's reaper, which
   resends what a killed worker took with it (the Redis broker never redelivers).
@@ -19,9 +19,11 @@ import multiprocessing
 import multiprocessing.util
 import signal
 import logging
+import os
 import socket
 import sys
 import threading
+import time
 from types import FrameType
 from typing import Any
 
@@ -31,9 +33,7 @@ from django.tasks import task_backends
 from rail_tasks import TaskTimeout
 from rail_tasks.engine import (
     Reaper,
-    RunningAttempt,
     SignalInterrupts,
-    active_attempts,
     deliver,
     fail_running_attempt,
     in_database_call,
@@ -59,9 +59,17 @@ _INTERRUPTS = SignalInterrupts()
 _reaper: Reaper | None = None
 
 
-def run(execution_id: str, message_id: str, lease_seconds: float, heartbeat_seconds: float) -> None:
-    """Django-Q2's task: run rail-tasks execution ``execution_id`` (all the message carries is ids)."""
+def run(
+    execution_id: str, message_id: str, lease_seconds: float, heartbeat_seconds: float, time_limit: int | None = None
+) -> None:
+    """Django-Q2's task: run rail-tasks execution ``execution_id`` (all the message carries is ids and numbers).
+
+    :param time_limit: the timeout Django-Q2 enforces for this message (``None``: the cluster's).
+    """
     previous = _take_alarm()
+    limit = time_limit if time_limit is not None else _cluster_timeout()
+    if limit:
+        _watchdog.arm(execution_id, f"{message_id}@", limit + GUARD_MARGIN)
     try:
         # Django-Q2 gives no redelivery flag, and our messages never arrive before their run_after (the ORM
         # row stays locked, the schedule waits): one for an execution not yet due is an earlier attempt's.
@@ -74,8 +82,15 @@ def run(execution_id: str, message_id: str, lease_seconds: float, heartbeat_seco
             redelivered=True,
         )
     finally:
+        _watchdog.disarm()
         if previous is not None:
             signal.signal(signal.SIGALRM, previous)
+
+
+def _cluster_timeout() -> float | None:
+    from django_q.conf import Conf
+
+    return float(Conf.TIMEOUT) if Conf.TIMEOUT else None
 
 
 def _take_alarm() -> Any:
@@ -89,27 +104,51 @@ def _on_alarm(signum: int, frame: FrameType | None) -> None:
     """Django-Q2's timeout arrived: stop the task with ``TaskTimeout``, now or as soon as that is safe."""
     attempt = main_thread_attempt()
     if attempt is None:
-        return  # rail-tasks' own bookkeeping: let it finish; Django-Q2's guard is still there
+        return  # rail-tasks' own bookkeeping: let it finish; the watchdog and Django-Q2's guard are still there
     attempt.timeout_pending = True
-    timer = threading.Timer(GUARD_MARGIN, _record_guard_kill, args=(attempt,))
-    timer.daemon = True
-    timer.start()
     if attempt.in_user_code and not in_database_call(frame):
         raise TaskTimeout(f"Task ran past Django-Q2's time limit and was interrupted (attempt {attempt.attempt})")
     poke()  # the kit's heartbeat interrupts it once it leaves the database call
 
 
-def _record_guard_kill(attempt: RunningAttempt) -> None:
-    """The task is still running after Django-Q2's timeout: record the timeout before the guard kills us."""
-    if not any(running is attempt for running in active_attempts()):
-        return
-    error = TaskTimeout("Task ran past Django-Q2's time limit and its process was stopped")
-    try:
-        fail_running_attempt(attempt.pk, error, worker_prefix=str(attempt.execution.worker_id or ""))
-    except Exception:
-        logger.exception("Could not record the timeout of execution %s", attempt.pk)
-    finally:
-        connections.close_all()
+class _Watchdog:
+    """A thread per pool process: a task still running just before Django-Q2's guard kills the process
+    (stuck where no signal handler runs, e.g. in a database driver) is recorded as timed out first."""
+
+    def __init__(self) -> None:
+        self._wake = threading.Condition()
+        self._armed: tuple[str, str, float] | None = None
+        self._pid = 0
+
+    def arm(self, execution_id: str, worker_prefix: str, seconds: float) -> None:
+        with self._wake:
+            self._armed = (execution_id, worker_prefix, time.monotonic() + seconds)
+            if self._pid != os.getpid():
+                self._pid = os.getpid()
+                threading.Thread(target=self._loop, name="rail-tasks-djangoq-watchdog", daemon=True).start()
+            self._wake.notify()
+
+    def disarm(self) -> None:
+        with self._wake:
+            self._armed = None
+
+    def _loop(self) -> None:
+        while True:
+            with self._wake:
+                while self._armed is None or time.monotonic() < self._armed[2]:
+                    self._wake.wait(None if self._armed is None else self._armed[2] - time.monotonic())
+                execution_id, worker_prefix, _ = self._armed
+                self._armed = None
+            try:
+                error = TaskTimeout("Task ran past Django-Q2's time limit and its process was stopped")
+                fail_running_attempt(execution_id, error, worker_prefix=worker_prefix)
+            except Exception:
+                logger.exception("Could not record the timeout of execution %s", execution_id)
+            finally:
+                connections.close_all()
+
+
+_watchdog = _Watchdog()
 
 
 def worker_spawned(**kwargs: Any) -> None:

@@ -58,11 +58,6 @@ class QCluster:
         self.kill()
         raise RuntimeError(f"qcluster did not start:\n{self.output()}")
 
-    def pool(self) -> list[int]:
-        """Pids of the pool processes running a rail-tasks attempt (named in their ``ps`` line by Django-Q2)."""
-        found = subprocess.run(["pgrep", "-s", str(self.pid), "-f", "rail_tasks_djangoq"], capture_output=True, text=True, check=False)
-        return [int(pid) for pid in found.stdout.split()]
-
     @property
     def pid(self) -> int:
         """The main process's pid (also its process group and session)."""

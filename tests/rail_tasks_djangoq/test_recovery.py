@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from django.db import connection
+from django_q.models import Task as DjangoQTask
 
 from rail_tasks.models import TaskExecution
 from rail_tasks.status import Status
@@ -79,8 +80,10 @@ def test_djangoq_time_limit_is_recorded_as_timeout(broker: str, qcluster_factory
     row = wait_for_status(result.id, [Status.FAILED], timeout=30)
     assert row.exception_class == TIMEOUT
     assert "Django-Q2's time limit" in row.error
-    assert row.completed_at is not None and row.started_at is not None
+    assert row.completed_at is not None
+    assert row.started_at is not None
     assert (row.completed_at - row.started_at).total_seconds() < 10
+    assert not DjangoQTask.objects.exists()  # no result row of Django-Q2's beside the execution's
 
 
 def test_guard_kill_is_recorded_as_timeout(qcluster_factory: Callable[..., QCluster]) -> None:
@@ -101,4 +104,4 @@ def _alive(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    return not Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z"
+    return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"

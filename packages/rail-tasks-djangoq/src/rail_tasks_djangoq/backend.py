@@ -140,7 +140,8 @@ class DjangoQBackend(BrokerBackend):
     def validate_task(self, task: Task[..., Any]) -> None:
         """Rail's checks, and a timeout the cluster can enforce before it redelivers the message."""
         super().validate_task(task)
-        limit = self.time_limit(getattr(task, "timeout", None))
+        timeout = getattr(task, "timeout", None)
+        limit = self.time_limit(timeout)
         if limit is None:
             return
         cluster = self.cluster_for(task.queue_name)
@@ -148,7 +149,7 @@ class DjangoQBackend(BrokerBackend):
         retry = config.get("retry", 60)
         if broker_kind(config) in REDELIVERING_BROKERS and limit >= retry:
             raise InvalidTask(
-                f"timeout {task.timeout}s + time_limit_grace {self.time_limit_grace:g}s reaches cluster "
+                f"timeout {timeout}s + time_limit_grace {self.time_limit_grace:g}s reaches cluster "
                 f"{cluster!r}'s retry={retry}s: the message would be delivered again while the task runs. "
                 "Use a shorter timeout or raise Q_CLUSTER['retry']."
             )

@@ -15,11 +15,11 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import multiprocessing
 import multiprocessing.util
-import signal
-import logging
 import os
+import signal
 import socket
 import sys
 import threading

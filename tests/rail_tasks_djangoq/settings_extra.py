@@ -66,6 +66,9 @@ def apply(settings: dict[str, Any]) -> None:
             ),
         },
     }
+    if os.environ.get("RAIL_TASKS_TEST_DJANGOQ_PROCESS_HOOKS"):
+        plugins = [*settings["RAIL_TASKS"]["plugins"], "tests.rail_tasks_djangoq.process_hooks"]
+        settings["RAIL_TASKS"] = {**settings["RAIL_TASKS"], "plugins": plugins}
     if bench:  # workers keep their database connection, as deployments do
         settings["DATABASES"]["default"]["CONN_MAX_AGE"] = None
         settings["DATABASES"]["default"]["CONN_HEALTH_CHECKS"] = True

@@ -105,3 +105,23 @@ def _alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+
+
+def test_worker_hooks_fire_once_per_process(qcluster_factory: Callable[..., QCluster]) -> None:
+    """Each pool process and the sentinel (its reaper records outcomes) start once and stop once."""
+    cluster = qcluster_factory("orm", env={"RAIL_TASKS_TEST_DJANGOQ_PROCESS_HOOKS": "1"})
+    result = tasks_djangoq.slow_first_attempt.using(backend="django_q").enqueue(0)
+    wait_for_status(result.id, [Status.COMPLETED], timeout=30)
+    wait_until(lambda: len(_hooks("hook:worker_start")) == 3, timeout=10, message="not every process started")
+    cluster.stop()
+    started, stopped = _hooks("hook:worker_start"), _hooks("hook:worker_stop")
+    assert sorted(started.values()) == sorted(stopped.values())
+    assert sorted(name.split(":")[0] for name in started.values()) == ["djangoq", "djangoq", "djangoq-sentinel"]
+
+
+def _hooks(name: str) -> dict[int, str]:
+    """``{pid: worker id}`` of the recorded ``name`` events (one per process, or the test fails)."""
+    found = [e for e in read_events() if e["event"] == name]
+    by_pid = {e["pid"]: e["worker_id"] for e in found}
+    assert len(by_pid) == len(found), f"{name} fired twice in one process: {found}"
+    return by_pid

@@ -69,6 +69,19 @@ def apply(settings: dict[str, Any]) -> None:
     if os.environ.get("RAIL_TASKS_TEST_DJANGOQ_PROCESS_HOOKS"):
         plugins = [*settings["RAIL_TASKS"]["plugins"], "tests.rail_tasks_djangoq.process_hooks"]
         settings["RAIL_TASKS"] = {**settings["RAIL_TASKS"], "plugins": plugins}
+    broker = os.environ.get("RAIL_BENCH_DJANGOQ_BROKER")
+    if broker:  # benchmarks/djangoq.py: one broker per run, one cluster per variant (Q_CLUSTER_NAME)
+        settings["Q_CLUSTER"] = {
+            "name": f"bench-{run_id()}",
+            "workers": 2,
+            "timeout": 60,
+            "retry": 90,
+            "ack_failures": True,
+            "max_attempts": 1,
+            **({"orm": "default"} if broker == "orm" else {"redis": os.environ["RAIL_BENCH_REDIS"]}),
+            "ALT_CLUSTERS": {},
+        }
+        del settings["TASKS"]["django_q_redis"]  # the benchmark sends through this process's own broker
     if bench:  # workers keep their database connection, as deployments do
         settings["DATABASES"]["default"]["CONN_MAX_AGE"] = None
         settings["DATABASES"]["default"]["CONN_HEALTH_CHECKS"] = True

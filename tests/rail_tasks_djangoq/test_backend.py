@@ -57,7 +57,7 @@ def test_only_ids_cross_the_broker(sent: Callable[..., list[dict[str, Any]]]) ->
     execution = rail_tasks.TaskExecution.objects.get()
     assert package["func"] == FUNCTION
     assert package["args"][0] == str(execution.pk)
-    assert package["args"][2:] == (4.0, 1.0, None)  # lease and heartbeat seconds, no time limit
+    assert package["args"][2:5] == (4.0, 1.0, None)  # lease and heartbeat seconds, no time limit
     assert package["kwargs"] == {}
     assert "payload" not in repr(package)
     assert (package["save"], package["cached"], package["ack_failure"]) == (False, False, True)

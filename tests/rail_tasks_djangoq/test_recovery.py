@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -125,3 +126,25 @@ def _hooks(name: str) -> dict[int, str]:
     by_pid = {e["pid"]: e["worker_id"] for e in found}
     assert len(by_pid) == len(found), f"{name} fired twice in one process: {found}"
     return by_pid
+
+
+def test_redelivered_message_of_a_deferred_execution_is_dropped(qcluster_factory: Callable[..., QCluster]) -> None:
+    """A message older than ``retry`` (a redelivery) for an execution now waiting on its run_after does not run it."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+    from django_q.tasks import async_task
+
+    from rail_tasks_djangoq import FUNCTION
+    from tests.rail_tasks_djangoq.settings_extra import orm_cluster
+
+    qcluster_factory("orm")
+    run_after = timezone.now() + timedelta(seconds=60)
+    result = tasks_djangoq.slow_first_attempt.using(backend="django_q", run_after=run_after).enqueue(0)
+    stale = time.time() - 3600  # handed out an hour ago, presented again by the broker
+    async_task(FUNCTION, result.id, "redelivered", 4.0, 1.0, None, stale, cluster=orm_cluster(), save=False)
+    fresh_marker = tasks_djangoq.slow_first_attempt.using(backend="django_q").enqueue(0)  # sent after it, same queue
+    wait_for_status(fresh_marker.id, [Status.COMPLETED], timeout=30)
+    time.sleep(1)
+    row = TaskExecution.objects.get(pk=result.id)
+    assert (row.status, row.attempts) == (Status.PENDING, 0)

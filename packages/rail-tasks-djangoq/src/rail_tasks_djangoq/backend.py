@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 import math
 import os
+import time
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
 from uuid import uuid4
@@ -106,7 +107,8 @@ class DjangoQBackend(BrokerBackend):
         message_id = uuid4().hex
         cluster = self.cluster_for(execution.queue)
         limit = self.time_limit(execution.timeout)
-        args = (str(execution.pk), message_id, self.lease_seconds, self.heartbeat_seconds, limit)
+        due = time.time() + delay
+        args = (str(execution.pk), message_id, self.lease_seconds, self.heartbeat_seconds, limit, due)
         # Django-Q2 keeps no result row of a success and never redelivers a failure: the core has both.
         options: dict[str, Any] = {"task_name": message_id, "save": False, "cached": False, "ack_failure": True}
         if limit is not None:

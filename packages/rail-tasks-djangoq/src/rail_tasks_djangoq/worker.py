@@ -60,37 +60,40 @@ _reaper: Reaper | None = None
 
 
 def run(
-    execution_id: str, message_id: str, lease_seconds: float, heartbeat_seconds: float, time_limit: int | None = None
+    execution_id: str,
+    message_id: str,
+    lease_seconds: float,
+    heartbeat_seconds: float,
+    time_limit: int | None = None,
+    due: float = 0.0,
 ) -> None:
     """Django-Q2's task: run rail-tasks execution ``execution_id`` (all the message carries is ids and numbers).
 
     :param time_limit: the timeout Django-Q2 enforces for this message (``None``: the cluster's).
+    :param due: when the message was meant to arrive (epoch seconds).
     """
+    from django_q.conf import Conf
+
     previous = _take_alarm()
-    limit = time_limit if time_limit is not None else _cluster_timeout()
+    limit = time_limit if time_limit is not None else (float(Conf.TIMEOUT) if Conf.TIMEOUT else None)
     if limit:
         _watchdog.arm(execution_id, f"{message_id}@", limit + GUARD_MARGIN)
     try:
-        # Django-Q2 gives no redelivery flag, and our messages never arrive before their run_after (the ORM
-        # row stays locked, the schedule waits): one for an execution not yet due is an earlier attempt's.
+        # Django-Q2 gives no redelivery flag. A broker presents a message again `retry` seconds after it
+        # handed it out, so only a message that old may belong to an earlier attempt of a now deferred
+        # execution: the kit reads the row for those only (a fresh message costs no extra query).
         deliver(
             execution_id,
             worker_id=f"{message_id}@{HOST}",
             lease_seconds=lease_seconds,
             heartbeat_seconds=heartbeat_seconds,
             interrupts=_INTERRUPTS,
-            redelivered=True,
+            redelivered=time.time() - due >= Conf.RETRY,
         )
     finally:
         _watchdog.disarm()
         if previous is not None:
             signal.signal(signal.SIGALRM, previous)
-
-
-def _cluster_timeout() -> float | None:
-    from django_q.conf import Conf
-
-    return float(Conf.TIMEOUT) if Conf.TIMEOUT else None
 
 
 def _take_alarm() -> Any:

@@ -197,9 +197,7 @@ def run_broker(broker: str, count: int) -> None:
         )
     rail, floor = rows["rail-tasks on Django-Q2"]["drain_per_s"], rows[list(rows)[-1]]["drain_per_s"]
     plain = rows["plain async_task (Success rows, default)"]["drain_per_s"]
-    print(
-        f"\nrail drain / tracking floor: {rail / floor:.2f}x (target >= 0.9x); rail / plain default: {rail / plain:.2f}x"
-    )
+    print(f"\nrail drain / tracking floor: {rail / floor:.2f}x (target >= 0.9x); / plain default: {rail / plain:.2f}x")
     print(f"executions tracked as completed in TaskExecution: {tracked}")
 
 

@@ -326,6 +326,87 @@ def inner(db: str, options: argparse.Namespace) -> dict[str, Any]:
     return results
 
 
+# -- SQLite as projects configure it --------------------------------------------------
+# Separate from the tables above: the drain under the SQLite settings users actually have,
+# startproject's (no OPTIONS) and the WAL settings most deployments use without transaction_mode.
+
+SQLITE_CONFIGS: dict[str, dict[str, Any]] = {
+    "startproject (no OPTIONS)": {},
+    "WAL, synchronous=NORMAL, timeout 20": {
+        "timeout": 20,
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    },
+    'same + transaction_mode "IMMEDIATE"': {
+        "timeout": 20,
+        "transaction_mode": "IMMEDIATE",
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    },
+}
+
+
+def sqlite_settings_drain(options: argparse.Namespace) -> dict[str, float]:
+    """Inside one configuration: drain ``options.drain`` no-ops with each queue; rail's lock errors from its log."""
+    import tempfile
+
+    import django
+
+    django.setup()
+    bench = Bench("sqlite", options)
+    numbers: dict[str, float] = {}
+    for system in ("rail", "dtdb"):
+        bench.reset()
+        task = bench.task(system)
+        for _ in range(options.drain):
+            task.enqueue()
+        base = [sys.executable, "-m", "django"]
+        if system == "rail":
+            commands = [[*base, "rail_tasks_worker", "--concurrency", "2", "--poll-interval", "0.1", "-v", "2"]]
+        else:
+            command = [*base, "db_worker", "--backend", "dtdb", "--queue-name", "*", "--no-startup-delay"]
+            commands = [[*command, "--interval", "0.1"]] * 2
+        with tempfile.TemporaryFile() as log:
+            processes = [subprocess.Popen(c, env=bench.env, cwd=ROOT, stdout=log, stderr=log) for c in commands]
+            deadline = time.monotonic() + 300
+            while bench.finished_count(system) < options.drain and time.monotonic() < deadline:
+                time.sleep(0.05)
+            bench.stop_workers(processes)
+            log.seek(0)
+            text = log.read().decode(errors="replace")
+        done = bench.finished_count(system)
+        numbers[f"{system}_drain_per_s"] = done / bench.span(system) if done == options.drain else float("nan")
+        if system == "rail":
+            numbers["rail_lock_errors"] = float(text.count("database is locked"))
+    bench.reset()
+    return numbers
+
+
+def sqlite_settings(options: argparse.Namespace) -> None:
+    """The parent: each SQLite configuration in a child interpreter on a fresh file; one table."""
+    lines = [
+        f"| SQLite settings (drain {options.drain} no-op, 2 processes) | rail (tasks/s) | django-tasks-db (tasks/s) "
+        "| rail 'database is locked' |",
+        "|---|---|---|---|",
+    ]
+    for label, config in SQLITE_CONFIGS.items():
+        env = _env("sqlite")
+        env["BENCH_SQLITE_OPTIONS"] = json.dumps(config)
+        env["BENCH_PERSISTENT"] = "0"  # startproject's CONN_MAX_AGE
+        Path(os.environ.get("BENCH_SQLITE_PATH", "/tmp/rail-tasks-bench.sqlite3")).unlink(missing_ok=True)
+        subprocess.run([sys.executable, "-m", "django", "migrate", "-v", "0"], env=env, cwd=ROOT, check=True)
+        print(f"[sqlite] {label}", file=sys.stderr, flush=True)
+        argv = [sys.executable, __file__, "--inner-sqlite-settings", "--drain", str(options.drain)]
+        out = subprocess.run(argv, env=env, cwd=ROOT, check=False, capture_output=True)
+        sys.stderr.write(out.stderr.decode())
+        if out.returncode:
+            raise SystemExit(f"SQLite benchmark with {label} failed")
+        n = json.loads(out.stdout.decode().strip().splitlines()[-1])
+        lines.append(
+            f"| {label} | {n['rail_drain_per_s']:.0f} | {n['dtdb_drain_per_s']:.0f} | {n['rail_lock_errors']:.0f} |"
+        )
+    print()
+    print("\n".join(lines))
+
+
 # -- the parent: databases, migrations, the table ------------------------------------
 
 
@@ -384,9 +465,19 @@ def main() -> None:
     parser.add_argument("--claim-rows", type=int, default=1_000_000, help="finished rows (waiting = a tenth)")
     parser.add_argument("--pickup-dtdb-default", action="store_true", help="also time dtdb at its 1 s default poll")
     parser.add_argument("--memory", type=int, default=0, help="only measure worker RSS over this many tasks")
+    parser.add_argument(
+        "--sqlite-settings", action="store_true", help="only the drain under common SQLite settings (see below)"
+    )
+    parser.add_argument("--inner-sqlite-settings", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--inner", default="", help=argparse.SUPPRESS)
     parser.add_argument("--json", action="store_true", help="print the raw numbers as JSON too")
     options = parser.parse_args()
+    if options.inner_sqlite_settings:
+        print(json.dumps(sqlite_settings_drain(options)))
+        return
+    if options.sqlite_settings:
+        sqlite_settings(options)
+        return
     if options.inner:
         print(json.dumps(memory(options.inner, options) if options.memory else inner(options.inner, options)))
         return

@@ -20,6 +20,7 @@ still run.
 
 from __future__ import annotations
 
+import difflib
 import json
 import logging
 import os
@@ -84,6 +85,11 @@ class PluginInfo:
         return not self.error and not self.blocked
 
     @property
+    def misfit(self) -> bool:
+        """Whether the plugin imported but does not fit the hookspecs (an unknown hook, a wrong argument)."""
+        return self.error.startswith("PluginValidationError")
+
+    @property
     def status(self) -> str:
         """``loaded``, ``failed`` or ``blocked``."""
         return "failed" if self.error else "blocked" if self.blocked else "loaded"
@@ -124,7 +130,10 @@ class PluginManager(pluggy.PluginManager):
                 if impl.plugin is not plugin:
                     continue
                 if not caller.has_spec() and not impl.optionalhook:
-                    raise pluggy.PluginValidationError(plugin, f"unknown hook {caller.name!r} in plugin {name!r}")
+                    specs = [n for n in dir(hookspecs) if n.startswith("rail_tasks_")]
+                    close = difflib.get_close_matches(caller.name, specs, n=1)
+                    hint = f"; did you mean {close[0]!r}?" if close else f"; the hooks are: {', '.join(specs)}"
+                    raise pluggy.PluginValidationError(plugin, f"unknown hook {caller.name!r} in plugin {name!r}{hint}")
                 if impl.hookwrapper or impl.wrapper:
                     raise pluggy.PluginValidationError(
                         plugin, f"plugin {name!r} uses a wrapper hook; use rail_tasks_execution_context instead"

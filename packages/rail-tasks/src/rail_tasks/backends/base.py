@@ -32,6 +32,7 @@ from rail_tasks.owner import get_current_owner
 from rail_tasks.plugins import hooks
 from rail_tasks.status import to_django_status
 from rail_tasks.task import RailTask, task_options
+from rail_tasks.task_paths import check_task_path
 
 if TYPE_CHECKING:
     from rail_tasks.models import TaskExecution
@@ -101,6 +102,7 @@ class RailBackend(BaseTaskBackend):
                 raise InvalidTask("max_retries cannot be negative.")
 
     def _check_importable(self, task: Task[..., Any]) -> None:
+        check_task_path(task.module_path)
         try:
             found = import_string(task.module_path)
         except ImportError as exc:

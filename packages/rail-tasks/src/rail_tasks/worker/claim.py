@@ -3,10 +3,13 @@
 PostgreSQL: one statement in autocommit, ``UPDATE ... WHERE id IN (SELECT
 ... FOR UPDATE SKIP LOCKED LIMIT n) RETURNING ...``: concurrent workers never
 wait for each other, and the claimed rows come back with the claim (one
-round trip for a whole batch). SQLite has no row locks: a transaction
-(``BEGIN IMMEDIATE`` with ``"transaction_mode": "IMMEDIATE"``) serialises
-claimers, picks the ready ids and claims them by primary key with the same
-conditional ``UPDATE ... RETURNING``. Other databases lock with the ORM's
+round trip for a whole batch). SQLite has no row locks: a transaction that
+takes the write lock up front (``BEGIN IMMEDIATE``, whatever ``transaction_mode``
+the project set) serialises claimers, picks the ready ids and claims them by
+primary key with the same conditional ``UPDATE ... RETURNING``. (A deferred
+transaction that reads, then writes, fails at once with "database is locked"
+when another process writes meanwhile, whatever the ``timeout``; ``BEGIN
+IMMEDIATE`` waits for the lock instead.) Other databases lock with the ORM's
 ``select_for_update`` in a transaction and read the claim back by its own
 timestamp. Every claim is the model's fenced bulk transition
 (:meth:`TaskExecutionQuerySet.claim_and_fetch`), so only rows this worker
@@ -16,20 +19,20 @@ really claimed are returned.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
 from django.db import connections, transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
-from rail_tasks.exceptions import WorkerLost
 from rail_tasks.models import TaskExecution
-from rail_tasks.runner import fail_execution
 from rail_tasks.status import READY_STATUSES
 
-__all__ = ["claim_batch", "reap_expired_leases"]
+__all__ = ["claim_batch"]
 
 logger = logging.getLogger("rail_tasks.worker")
 
@@ -57,7 +60,7 @@ def claim_batch(
     if connection.vendor == "postgresql":
         # One statement in autocommit: UPDATE ... WHERE id IN (SELECT ... FOR UPDATE SKIP LOCKED) RETURNING.
         ready_ids = _ready_ids(using, backends, queues, now, limit)
-        return executions.filter(pk__in=ready_ids).claim_and_fetch(worker_id, lease_seconds, now=now)
+        return executions.filter(pk__in=ready_ids).claim_and_fetch(worker_id, lease_seconds, now=now, started=False)
     if connection.vendor == "sqlite":
         ready_ids = _ready_ids(using, backends, queues, now, limit)
         with connection.cursor() as cursor:  # look before taking the database-wide write lock
@@ -66,10 +69,14 @@ def claim_batch(
                 return []
         # Under the write lock (BEGIN IMMEDIATE): pick the ids on the ready index, then claim them by
         # primary key. (An "UPDATE ... WHERE id IN (subquery)" makes SQLite walk every waiting row.)
-        with transaction.atomic(using=using), connection.cursor() as cursor:
+        with _write_lock(connection), connection.cursor() as cursor:
             cursor.execute(ready_ids.sql, ready_ids.params)
             ids = [row[0] for row in cursor.fetchall()]
-            return executions.filter(pk__in=ids).claim_and_fetch(worker_id, lease_seconds, now=now) if ids else []
+            return (
+                executions.filter(pk__in=ids).claim_and_fetch(worker_id, lease_seconds, now=now, started=False)
+                if ids
+                else []
+            )
     ready = executions.ready(now).filter(backend__in=list(backends))
     if queues:
         ready = ready.filter(queue__in=list(queues))
@@ -81,7 +88,25 @@ def claim_batch(
             rows = executions.filter(pk__in=ready.values("pk")[:limit])
         else:
             rows = executions.filter(pk__in=list(ready.values_list("pk", flat=True)[:limit]))
-        return rows.claim_and_fetch(worker_id, lease_seconds, now=now)
+        return rows.claim_and_fetch(worker_id, lease_seconds, now=now, started=False)
+
+
+@contextmanager
+def _write_lock(connection: BaseDatabaseWrapper) -> Iterator[None]:
+    """A transaction on SQLite that begins with the write lock (``BEGIN IMMEDIATE``), even in DEFERRED mode.
+
+    Django's SQLite backend begins transactions with ``BEGIN <transaction_mode>``; the worker sets the
+    mode of its own connection for this one transaction (``EXCLUSIVE``, if configured, is kept).
+    """
+    connection.ensure_connection()
+    previous = getattr(connection, "transaction_mode", None)
+    if previous != "EXCLUSIVE":
+        connection.transaction_mode = "IMMEDIATE"  # type: ignore[attr-defined]  # SQLite's DatabaseWrapper
+    try:
+        with transaction.atomic(using=connection.alias):
+            yield
+    finally:
+        connection.transaction_mode = previous  # type: ignore[attr-defined]
 
 
 def _ready_ids(using: str, backends: Sequence[str], queues: Sequence[str], now: datetime, limit: int) -> RawSQL:
@@ -117,27 +142,3 @@ def _ready_ids(using: str, backends: Sequence[str], queues: Sequence[str], now: 
     order = f"{quote('priority')} DESC, {quote('created_at')} LIMIT {int(limit)}"
     sql = f"SELECT {quote('id')} FROM {source} WHERE {where} ORDER BY {order}{suffix}"  # noqa: S608
     return RawSQL(sql, params)  # noqa: S611
-
-
-def reap_expired_leases(*, using: str, backends: Sequence[str], limit: int = 100) -> int:
-    """Fail the attempts whose worker stopped renewing its lease (``WorkerLost``).
-
-    The runner's retry rules apply: the execution goes back to the queue
-    (``retrying``) while attempts remain, else it ends ``failed``. Each
-    failure is fenced by the lost attempt's number, so a row a live worker
-    has meanwhile re-claimed is left alone. Returns how many were reaped.
-    """
-    now = timezone.now()
-    expired = list(
-        TaskExecution.objects.using(using)
-        .lease_expired(now)
-        .filter(backend__in=list(backends))
-        .values_list("pk", "attempts", "worker_id")[:limit]
-    )
-    reaped = 0
-    for pk, attempt, owner in expired:
-        lost = WorkerLost(f"Worker lost: {owner or 'a worker'} stopped renewing its lease on attempt {attempt}")
-        if fail_execution(pk, lost, attempt=attempt) is not None:
-            logger.warning("Execution %s: lease of %s expired on attempt %d; worker presumed lost", pk, owner, attempt)
-            reaped += 1
-    return reaped

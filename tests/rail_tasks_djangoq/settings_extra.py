@@ -45,7 +45,7 @@ def apply(settings: dict[str, Any]) -> None:
     settings["Q_CLUSTER"] = {
         "name": orm_cluster(),
         "orm": "default",
-        "workers": 2,
+        "workers": int(os.environ.get("RAIL_TASKS_TEST_DJANGOQ_WORKERS", 2)),
         # RAIL_TASKS_TEST_DJANGOQ_TIMEOUT: a cluster whose own timeout comes first (recovery tests).
         "timeout": int(os.environ.get("RAIL_TASKS_TEST_DJANGOQ_TIMEOUT", 60 if bench else 20)),
         "retry": 90 if bench else 30,

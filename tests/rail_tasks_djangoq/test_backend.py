@@ -116,9 +116,14 @@ def test_timeout_beyond_retry_is_refused_at_enqueue() -> None:
 
 
 def test_unknown_option_names_the_closest() -> None:
-    (error,) = [m for m in backend(lease_second=5).check() if m.id == "rail_tasks_djangoq.E001"]
+    from rail_tasks.backend_options import check_tasks_options
+
+    tasks_setting = {"dq": {"BACKEND": "rail_tasks_djangoq.DjangoQBackend", "OPTIONS": {"lease_second": 5}}}
+    (error,) = check_tasks_options(tasks_setting)
+    assert (error.id, error.hint) == ("rail_tasks.E002", "Did you mean 'lease_seconds'?")
     assert "'lease_second'" in error.msg
-    assert error.hint == "Did you mean 'lease_seconds'?"
+    (error,) = check_tasks_options({"dq": {**tasks_setting["dq"], "OPTIONS": {"clusters": "reports"}}})
+    assert error.id == "rail_tasks.E003"
 
 
 def test_documented_configuration_passes_the_checks() -> None:
@@ -131,9 +136,9 @@ def test_documented_configuration_passes_the_checks() -> None:
 @pytest.mark.parametrize(
     ("q_cluster", "expected"),
     [
-        ({**SAFE, "timeout": 360}, ["rail_tasks_djangoq.E003"]),
-        ({**SAFE, "timeout": None}, ["rail_tasks_djangoq.E003"]),
-        ({**SAFE, "max_attempts": 0, "ack_failures": False}, ["rail_tasks_djangoq.E004"]),
+        ({**SAFE, "timeout": 360}, ["rail_tasks_djangoq.E002"]),
+        ({**SAFE, "timeout": None}, ["rail_tasks_djangoq.E002"]),
+        ({**SAFE, "max_attempts": 0, "ack_failures": False}, ["rail_tasks_djangoq.E003"]),
         ({**SAFE, "sync": True}, ["rail_tasks_djangoq.W001"]),
         ({"name": "main", "scheduler": False}, ["rail_tasks_djangoq.W002"]),
     ],
@@ -148,14 +153,14 @@ def test_unsafe_alt_cluster_and_undeclared_cluster() -> None:
     with override_settings(Q_CLUSTER={**SAFE, "ALT_CLUSTERS": alt}):
         messages = check_backend(backend(clusters={"reports": "reports", "mail": "mailer"}))
     by_id = {message.id: message.msg for message in messages}
-    assert sorted(by_id) == ["rail_tasks_djangoq.E003", "rail_tasks_djangoq.E005"]
-    assert "cluster 'reports'" in by_id["rail_tasks_djangoq.E003"]
-    assert "cluster 'mailer'" in by_id["rail_tasks_djangoq.E005"]
+    assert sorted(by_id) == ["rail_tasks_djangoq.E002", "rail_tasks_djangoq.E004"]
+    assert "cluster 'reports'" in by_id["rail_tasks_djangoq.E002"]
+    assert "cluster 'mailer'" in by_id["rail_tasks_djangoq.E004"]
 
 
 def test_django_q_not_installed() -> None:
     with override_settings(INSTALLED_APPS=["rail_tasks"]):
-        assert ids(check_backend(backend())) == ["rail_tasks_djangoq.E002"]
+        assert ids(check_backend(backend())) == ["rail_tasks_djangoq.E001"]
 
 
 def test_short_name_registered() -> None:

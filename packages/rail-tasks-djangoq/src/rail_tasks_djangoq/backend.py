@@ -8,7 +8,6 @@ The worker hands the id to :func:`rail_tasks.engine.deliver`.
 
 from __future__ import annotations
 
-import difflib
 import math
 import os
 import time
@@ -25,6 +24,7 @@ from django.utils.module_loading import import_string
 from django_q.brokers import Broker, get_broker
 
 from rail_tasks import task_settings
+from rail_tasks.backend_options import OptionSpec, setting_option
 from rail_tasks.engine import BrokerBackend
 from rail_tasks_djangoq.clusters import REDELIVERING_BROKERS, broker_kind, cluster_config, default_cluster
 from rail_tasks_djangoq.worker import FUNCTION
@@ -33,6 +33,8 @@ if TYPE_CHECKING:
     from rail_tasks import TaskExecution
 
 __all__ = ["DjangoQBackend"]
+
+_NUMBER = (int, float)
 
 
 class _NotBefore:
@@ -63,7 +65,16 @@ class DjangoQBackend(BrokerBackend):
     """
 
     supports_priority = False  # Django-Q2 has no priorities: Django rejects a priority instead of ignoring it
-    own_options: ClassVar[frozenset[str]] = frozenset({"clusters", "broker"})
+    #: The ``OPTIONS`` accepted (the core's checks report unknown keys with the closest one, and wrong types).
+    option_specs: ClassVar[dict[str, OptionSpec]] = {
+        "lease_seconds": setting_option("lease_seconds"),
+        "heartbeat_seconds": setting_option("heartbeat_seconds"),
+        "reap_interval": OptionSpec("reap_interval", _NUMBER, 30, "Seconds between two passes of the reaper."),
+        "resubmit_after": OptionSpec("resubmit_after", _NUMBER, 300, "Seconds before a due execution is resent."),
+        "time_limit_grace": OptionSpec("time_limit_grace", _NUMBER, 5, "Seconds from timeout to Django-Q2's."),
+        "clusters": OptionSpec("clusters", (dict,), {}, "{queue name: Django-Q2 cluster name}."),
+        "broker": OptionSpec("broker", (str,), "", "Dotted path of a callable (cluster name) -> Django-Q2 broker."),
+    }
 
     def __init__(self, alias: str, params: dict[str, Any]) -> None:
         super().__init__(alias, params)
@@ -157,18 +168,7 @@ class DjangoQBackend(BrokerBackend):
             )
 
     def check(self, **kwargs: Any) -> list[checks.CheckMessage]:
-        """Unknown options, and Django-Q2 settings that would duplicate or lose work (docs/djangoq.md)."""
+        """Django-Q2 settings that would duplicate or lose work (docs/djangoq.md); ``OPTIONS`` are the core's."""
         from rail_tasks_djangoq.checks import check_backend
 
-        known = {*self.broker_options, *self.own_options}
-        errors: list[checks.CheckMessage] = []
-        for name in sorted(set(self.options) - known):
-            close = difflib.get_close_matches(name, known, n=1)
-            errors.append(
-                checks.Error(
-                    f"TASKS[{self.alias!r}]['OPTIONS'] has an unknown option {name!r}.",
-                    hint=f"Did you mean {close[0]!r}?" if close else f"Known options: {', '.join(sorted(known))}.",
-                    id="rail_tasks_djangoq.E001",
-                )
-            )
-        return [*super().check(**kwargs), *errors, *check_backend(self)]
+        return [*super().check(**kwargs), *check_backend(self)]

@@ -27,7 +27,7 @@ def check_backend(backend: DjangoQBackend) -> list[checks.CheckMessage]:
             checks.Error(
                 f"{where} runs on Django-Q2, but 'django_q' is not in INSTALLED_APPS.",
                 hint="Add 'django_q' to INSTALLED_APPS and run migrate (its tables hold schedules and the ORM queue).",
-                id="rail_tasks_djangoq.E002",
+                id="rail_tasks_djangoq.E001",
             )
         ]
     errors: list[checks.CheckMessage] = []
@@ -50,7 +50,7 @@ def _check_cluster(backend: DjangoQBackend, cluster: str, where: str) -> list[ch
                 "duplicate messages.",
                 hint=f"Set 'timeout' below 'retry', e.g. 'timeout': {max(retry - 10, 1)}, or raise 'retry' "
                 "above your longest task.",
-                id="rail_tasks_djangoq.E003",
+                id="rail_tasks_djangoq.E002",
             )
         )
     if kind in REDELIVERING_BROKERS and not config.get("max_attempts", 0) and not config.get("ack_failures"):
@@ -59,7 +59,7 @@ def _check_cluster(backend: DjangoQBackend, cluster: str, where: str) -> list[ch
                 f"{name}: max_attempts=0 (unlimited) without ack_failures, so a failing task is delivered "
                 "again every retry seconds, forever.",
                 hint="Set 'ack_failures': True (rail-tasks retries by its own rules), or a 'max_attempts'.",
-                id="rail_tasks_djangoq.E004",
+                id="rail_tasks_djangoq.E003",
             )
         )
     if config.get("sync"):
@@ -86,7 +86,7 @@ def _check_cluster(backend: DjangoQBackend, cluster: str, where: str) -> list[ch
                 "its messages would wait for a cluster nobody starts.",
                 hint=f"Declare it, e.g. 'ALT_CLUSTERS': {{{cluster!r}: {{}}}}, and start it with "
                 f"Q_CLUSTER_NAME={cluster} python manage.py qcluster (see docs/djangoq.md).",
-                id="rail_tasks_djangoq.E005",
+                id="rail_tasks_djangoq.E004",
             )
         )
     return errors

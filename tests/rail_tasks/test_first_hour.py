@@ -262,7 +262,10 @@ def test_backend_option_of_the_wrong_type_is_named() -> None:
 
 def test_misspelt_backend_option_gets_did_you_mean() -> None:
     (message,) = [m for m in _option_messages("database", DATABASE, {"lease_secs": 30}) if m.id != "rail_tasks.W003"]
-    assert (message.id, message.msg) == ("rail_tasks.E002", "TASKS['database']['OPTIONS'] has an unknown key 'lease_secs'.")
+    assert (message.id, message.msg) == (
+        "rail_tasks.E002",
+        "TASKS['database']['OPTIONS'] has an unknown key 'lease_secs'.",
+    )
     assert message.hint == "Did you mean 'lease_seconds'?"
     (message,) = [
         m
@@ -273,7 +276,9 @@ def test_misspelt_backend_option_gets_did_you_mean() -> None:
 
 
 def test_backend_option_out_of_range_is_named() -> None:
-    messages = [m for m in _option_messages("database", DATABASE, {"heartbeat_seconds": 0}) if m.id != "rail_tasks.W003"]
+    messages = [
+        m for m in _option_messages("database", DATABASE, {"heartbeat_seconds": 0}) if m.id != "rail_tasks.W003"
+    ]
     assert [(m.id, m.msg) for m in messages] == [
         ("rail_tasks.E004", "TASKS['database']['OPTIONS']['heartbeat_seconds'] must be greater than zero, got 0.")
     ]

@@ -128,3 +128,18 @@ def test_signals_fire_in_order() -> None:
         for signal, receiver in receivers:
             signal.disconnect(receiver)
     assert seen == ["enqueued:READY", "started:RUNNING", "finished:SUCCESSFUL"]
+
+
+def test_results_of_a_task_declared_for_another_alias_name_the_execution_alias_with_one_bound_task() -> None:
+    """A worker builds two results per execution (started, finished): the task is bound to its alias once."""
+    from django.tasks import task_backends
+
+    backend = task_backends["database"]
+    execution = TaskExecution.objects.create(
+        name="add", task_path="tests.taskapp.tasks.add", backend="database", args=[1, 2]
+    )
+    first = backend.to_task_result(execution, tasks.add)
+    second = backend.to_task_result(execution, tasks.add)
+    assert tasks.add.backend == "default"
+    assert (first.backend, first.task.backend, first.task.func) == ("database", "database", tasks.add.func)
+    assert second.task is first.task

@@ -161,11 +161,12 @@ for error in task_backends["celery"].check():
 
 
 def test_check_names_a_misspelt_option() -> None:
-    backend = CeleryBackend("typo", {"OPTIONS": {"sweep_intervl": 5}})
-    backend.__dict__["app"] = _backend().app
-    (error,) = backend.check()
-    assert (error.id, error.msg) == ("rail_tasks.E002", "TASKS['typo']['OPTIONS'] has an unknown key 'sweep_intervl'.")
-    assert error.hint == "Did you mean 'sweep_interval'?"
+    from rail_tasks.backend_options import check_tasks_options
+
+    tasks_setting = {"typo": {"BACKEND": "rail_tasks_celery.CeleryBackend", "OPTIONS": {"reap_intervl": 5}}}
+    (error,) = check_tasks_options(tasks_setting)
+    assert (error.id, error.msg) == ("rail_tasks.E002", "TASKS['typo']['OPTIONS'] has an unknown key 'reap_intervl'.")
+    assert error.hint == "Did you mean 'reap_interval'?"
 
 
 def test_the_docs_settings_block_passes_the_checks() -> None:

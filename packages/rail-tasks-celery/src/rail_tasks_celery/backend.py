@@ -8,9 +8,10 @@ the engine kit's :func:`rail_tasks.engine.deliver`, which owns the rest.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from datetime import timedelta
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 from uuid import UUID, uuid4
 
 from celery import Celery
@@ -20,6 +21,7 @@ from django.utils import timezone
 from kombu.exceptions import OperationalError
 
 from rail_tasks import docs_url, task_settings
+from rail_tasks.backend_options import OptionSpec, setting_option
 from rail_tasks.engine import BrokerBackend
 from rail_tasks_celery.broker import BrokerInfo, resolve_app
 from rail_tasks_celery.worker import CANCEL_SIGNAL, TASK_NAME, celery_task_id_of
@@ -47,6 +49,12 @@ class CeleryBackend(BrokerBackend):
     A task's ``timeout`` is enforced by the kit's heartbeat in the pool child;
     Celery's hard ``time_limit`` (``timeout + time_limit_grace``) is the backstop.
     """
+
+    option_specs: ClassVar[Mapping[str, OptionSpec]] = {
+        **BrokerBackend.option_specs,
+        "celery_app": setting_option("celery_app"),
+        "queue_prefix": OptionSpec("queue_prefix", (str,), "", "Prepended to every non-default queue name."),
+    }
 
     def __init__(self, alias: str, params: dict[str, Any]) -> None:
         super().__init__(alias, params)
@@ -140,19 +148,7 @@ class CeleryBackend(BrokerBackend):
 
     def check(self, **kwargs: Any) -> list[Any]:
         """Errors when the Celery app cannot load its broker transport or read the JSON messages this backend sends."""
-        from rail_tasks.backend_options import OptionSpec, check_options, setting_option
-
-        number = (int, float)
-        specs = {
-            "celery_app": setting_option("celery_app"),
-            "queue_prefix": OptionSpec("queue_prefix", (str,), "", "Prepended to every non-default queue name."),
-            "time_limit_grace": OptionSpec("time_limit_grace", number, 5, "Seconds from soft to hard time limit."),
-            "lease_seconds": setting_option("lease_seconds"),
-            "heartbeat_seconds": setting_option("heartbeat_seconds"),
-            "sweep_interval": OptionSpec("sweep_interval", number, 30, "Seconds between two sweeper passes."),
-            "resubmit_after": OptionSpec("resubmit_after", number, 300, "Seconds before a due execution is resent."),
-        }
-        errors: list[Any] = check_options(f"TASKS[{self.alias!r}]['OPTIONS']", self.options, specs)
+        errors: list[Any] = []
         try:
             accepted = set(self.app.conf.accept_content or ())
         except Exception as exc:

@@ -3,9 +3,9 @@
 ``TASKS = {"default": {"BACKEND": "...DatabaseBackend", "OPTIONS": {"lease_seconds": 30}}}``:
 an unknown key (``"lease_secs"``) is the system check error ``rail_tasks.E002`` with the closest
 known key; a value of the wrong type or out of range is ``rail_tasks.E003`` / ``rail_tasks.E004``,
-naming the option. A backend class declares its options in ``option_specs`` (a mapping of name
-to :class:`~rail_tasks.conf.SettingSpec`); plugin backends may declare theirs the same way, or
-call :func:`check_options` from their own ``check()``.
+naming the option. Every backend class declares its options once, in
+:attr:`RailBackend.option_specs <rail_tasks.RailBackend.option_specs>` (name to
+:class:`~rail_tasks.conf.SettingSpec`); the engine kit's ``BrokerBackend`` declares the kit's.
 """
 
 from __future__ import annotations
@@ -19,14 +19,7 @@ from django.utils.module_loading import import_string
 
 from rail_tasks.conf import SETTING_SPECS, SettingSpec
 
-__all__ = [
-    "CORE_BACKEND_OPTIONS",
-    "OptionSpec",
-    "check_options",
-    "check_tasks_options",
-    "options_problems",
-    "setting_option",
-]
+__all__ = ["OptionSpec", "check_options", "check_tasks_options", "options_problems", "setting_option"]
 
 #: One accepted option: ``OptionSpec(name, types, default, help)`` (the same shape as a task setting's spec).
 OptionSpec = SettingSpec
@@ -37,30 +30,14 @@ def setting_option(name: str) -> OptionSpec:
     return SETTING_SPECS[name]
 
 
-def _settings(*names: str) -> dict[str, SettingSpec]:
-    return {name: setting_option(name) for name in names}
-
-
-#: The ``OPTIONS`` of the core backends, by class path.
-CORE_BACKEND_OPTIONS: dict[str, dict[str, SettingSpec]] = {
-    "rail_tasks.backends.sync.SyncBackend": {},
-    "rail_tasks.backends.thread.ThreadBackend": _settings("max_workers"),
-    "rail_tasks.backends.database.DatabaseBackend": _settings(
-        "poll_interval", "lease_seconds", "heartbeat_seconds", "shutdown_grace_seconds"
-    ),
-}
-
-
 def check_options(where: str, options: Any, specs: Mapping[str, SettingSpec]) -> list[checks.CheckMessage]:
-    """System check messages for one backend's ``OPTIONS`` (``where`` names it, e.g. ``TASKS['default']['OPTIONS']``)."""
+    """System check messages for one backend's ``OPTIONS``; ``where`` names them (``TASKS['default']['OPTIONS']``)."""
     from rail_tasks.checks import check_block
 
     return check_block(where, options, specs)
 
 
 def _specs_for(backend_path: str) -> Mapping[str, SettingSpec] | None:
-    if backend_path in CORE_BACKEND_OPTIONS:
-        return CORE_BACKEND_OPTIONS[backend_path]
     try:
         cls = import_string(backend_path)
     except ImportError:

@@ -190,7 +190,9 @@ def check_plugins(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMe
         if not info.error:
             continue
         if info.misfit:
-            problem = f"does not fit the hookspecs and was skipped: {info.error.removeprefix('PluginValidationError: ')}"
+            problem = (
+                f"does not fit the hookspecs and was skipped: {info.error.removeprefix('PluginValidationError: ')}"
+            )
             hint = (
                 "Fix the hook's name or arguments (hooks are named rail_tasks_<event>; "
                 f"see {docs_url('hooks')}), or block it with RAIL_TASKS['blocked_plugins']."
@@ -199,6 +201,8 @@ def check_plugins(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMe
             problem = f"failed to import and was skipped: {info.error}"
             hint = "Install its dependencies, or block it with RAIL_TASKS['blocked_plugins']."
         messages.append(
-            checks.Warning(f"rail-tasks plugin {info.name!r} ({info.module}) {problem}", hint=hint, id="rail_tasks.W001")
+            checks.Warning(
+                f"rail-tasks plugin {info.name!r} ({info.module}) {problem}", hint=hint, id="rail_tasks.W001"
+            )
         )
     return messages

@@ -273,15 +273,7 @@ def run_execution(
     """
     from rail_tasks.models import TaskExecution
 
-    worker = worker_id or default_worker_id()
-    try:
-        claimed = TaskExecution.objects.claim_by_id(execution_id, worker, lease_seconds)
-    except (OperationalError, InterfaceError):
-        using = router.db_for_write(TaskExecution)
-        if connections[using].in_atomic_block:
-            raise
-        connections[using].close()
-        claimed = TaskExecution.objects.claim_by_id(execution_id, worker, lease_seconds)
+    claimed = _claim_by_id(TaskExecution, execution_id, worker_id or default_worker_id(), lease_seconds)
     if claimed is None:
         if TaskExecution.objects.filter(pk=execution_id).exists():
             logger.debug("Execution %s was already claimed; duplicate delivery ignored", execution_id)
@@ -289,6 +281,26 @@ def run_execution(
             logger.warning("Execution %s does not exist (deleted or never committed); nothing to run", execution_id)
         return None
     return run_claimed_execution(claimed)
+
+
+def _claim_by_id(
+    model: type[TaskExecution], execution_id: str | UUID, worker_id: str, lease_seconds: float | None
+) -> TaskExecution | None:
+    """The delivery's claim; once more on a fresh connection if the kept one turned out dead.
+
+    A worker that keeps its connection between tasks (``CONN_MAX_AGE``) finds
+    out here that the server closed it (restart, idle timeout), instead of
+    paying a ``CONN_HEALTH_CHECKS`` ping before every execution.
+    """
+    try:
+        return model.objects.claim_by_id(execution_id, worker_id, lease_seconds)
+    except (OperationalError, InterfaceError):
+        connection = connections[router.db_for_write(model)]
+        if connection.in_atomic_block:
+            raise
+        logger.info("Database connection lost before claiming %s; claiming on a new one", execution_id)
+        connection.close()
+        return model.objects.claim_by_id(execution_id, worker_id, lease_seconds)
 
 
 def run_claimed_execution(execution: TaskExecution) -> TaskExecution:

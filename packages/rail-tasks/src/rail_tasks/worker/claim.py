@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import connections, transaction
@@ -29,6 +29,7 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
+from rail_tasks import statements
 from rail_tasks.models import TaskExecution
 from rail_tasks.status import READY_STATUSES
 
@@ -57,10 +58,15 @@ def claim_batch(
     now = timezone.now()
     executions = TaskExecution.objects.using(using)
     connection = connections[using]
+    lease_expires_at = now + timedelta(seconds=lease_seconds) if lease_seconds else None
     if connection.vendor == "postgresql":
-        # One statement in autocommit: UPDATE ... WHERE id IN (SELECT ... FOR UPDATE SKIP LOCKED) RETURNING.
+        # One statement in autocommit: UPDATE ... WHERE id IN (SELECT ... FOR UPDATE SKIP LOCKED) RETURNING,
+        # its text built once (rail_tasks.statements), as the ORM's claim_and_fetch would write it.
         ready_ids = _ready_ids(using, backends, queues, now, limit)
-        return executions.filter(pk__in=ready_ids).claim_and_fetch(worker_id, lease_seconds, now=now, started=False)
+        rows = statements.claim_in(
+            TaskExecution, ready_ids.sql, ready_ids.params, worker_id, now, lease_expires_at, using=using
+        )
+        return sorted(rows, key=_claim_order)
     if connection.vendor == "sqlite":
         ready_ids = _ready_ids(using, backends, queues, now, limit)
         with connection.cursor() as cursor:  # look before taking the database-wide write lock
@@ -72,11 +78,11 @@ def claim_batch(
         with _write_lock(connection), connection.cursor() as cursor:
             cursor.execute(ready_ids.sql, ready_ids.params)
             ids = [row[0] for row in cursor.fetchall()]
-            return (
-                executions.filter(pk__in=ids).claim_and_fetch(worker_id, lease_seconds, now=now, started=False)
-                if ids
-                else []
-            )
+            if not ids:
+                return []
+            placeholders = ", ".join(["%s"] * len(ids))
+            rows = statements.claim_in(TaskExecution, placeholders, ids, worker_id, now, lease_expires_at, using=using)
+            return sorted(rows, key=_claim_order)
     ready = executions.ready(now).filter(backend__in=list(backends))
     if queues:
         ready = ready.filter(queue__in=list(queues))
@@ -85,10 +91,10 @@ def claim_batch(
         ready = ready.select_for_update(skip_locked=True)
     with transaction.atomic(using=using):
         if connection.features.allow_sliced_subqueries_with_in:
-            rows = executions.filter(pk__in=ready.values("pk")[:limit])
+            picked = executions.filter(pk__in=ready.values("pk")[:limit])
         else:
-            rows = executions.filter(pk__in=list(ready.values_list("pk", flat=True)[:limit]))
-        return rows.claim_and_fetch(worker_id, lease_seconds, now=now, started=False)
+            picked = executions.filter(pk__in=list(ready.values_list("pk", flat=True)[:limit]))
+        return picked.claim_and_fetch(worker_id, lease_seconds, now=now, started=False)
 
 
 @contextmanager
@@ -107,6 +113,11 @@ def _write_lock(connection: BaseDatabaseWrapper) -> Iterator[None]:
             yield
     finally:
         connection.transaction_mode = previous  # type: ignore[attr-defined]
+
+
+def _claim_order(row: TaskExecution) -> tuple[int, datetime]:
+    """Highest priority first, then oldest (the order the claim picked them in)."""
+    return (-row.priority, row.created_at)
 
 
 def _ready_ids(using: str, backends: Sequence[str], queues: Sequence[str], now: datetime, limit: int) -> RawSQL:

@@ -11,7 +11,7 @@ from typing import Any
 from django.db import connections, router
 from django.tasks import task_backends
 
-from rail_tasks.backend_options import CORE_BACKEND_OPTIONS, options_problems
+from rail_tasks.backend_options import options_problems
 from rail_tasks.conf import raw_task_settings, task_settings
 
 __all__ = ["WorkerOptions", "database_backend_aliases", "default_worker_id"]
@@ -78,7 +78,9 @@ class WorkerOptions:
         if not self.backends:
             raise ValueError("No TASKS alias uses rail_tasks.backends.database.DatabaseBackend; nothing to serve.")
         options: dict[str, Any] = dict(task_backends[self.backends[0]].options)
-        problems = options_problems(self.backends[0], options, CORE_BACKEND_OPTIONS[DATABASE_BACKEND])
+        from rail_tasks.backends.database import DatabaseBackend
+
+        problems = options_problems(self.backends[0], options, DatabaseBackend.option_specs)
         if problems:
             raise ValueError(problems)
         self.using = self.using or router.db_for_write(TaskExecution)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import os
 import time
+from collections.abc import Mapping
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
 from uuid import uuid4
@@ -24,7 +25,7 @@ from django.utils.module_loading import import_string
 from django_q.brokers import Broker, get_broker
 
 from rail_tasks import task_settings
-from rail_tasks.backend_options import OptionSpec, setting_option
+from rail_tasks.backend_options import OptionSpec
 from rail_tasks.engine import BrokerBackend
 from rail_tasks_djangoq.clusters import REDELIVERING_BROKERS, broker_kind, cluster_config, default_cluster
 from rail_tasks_djangoq.worker import FUNCTION
@@ -33,8 +34,6 @@ if TYPE_CHECKING:
     from rail_tasks import TaskExecution
 
 __all__ = ["DjangoQBackend"]
-
-_NUMBER = (int, float)
 
 
 class _NotBefore:
@@ -66,12 +65,8 @@ class DjangoQBackend(BrokerBackend):
 
     supports_priority = False  # Django-Q2 has no priorities: Django rejects a priority instead of ignoring it
     #: The ``OPTIONS`` accepted (the core's checks report unknown keys with the closest one, and wrong types).
-    option_specs: ClassVar[dict[str, OptionSpec]] = {
-        "lease_seconds": setting_option("lease_seconds"),
-        "heartbeat_seconds": setting_option("heartbeat_seconds"),
-        "reap_interval": OptionSpec("reap_interval", _NUMBER, 30, "Seconds between two passes of the reaper."),
-        "resubmit_after": OptionSpec("resubmit_after", _NUMBER, 300, "Seconds before a due execution is resent."),
-        "time_limit_grace": OptionSpec("time_limit_grace", _NUMBER, 5, "Seconds from timeout to Django-Q2's."),
+    option_specs: ClassVar[Mapping[str, OptionSpec]] = {
+        **BrokerBackend.option_specs,
         "clusters": OptionSpec("clusters", (dict,), {}, "{queue name: Django-Q2 cluster name}."),
         "broker": OptionSpec("broker", (str,), "", "Dotted path of a callable (cluster name) -> Django-Q2 broker."),
     }

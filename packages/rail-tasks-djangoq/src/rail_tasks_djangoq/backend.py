@@ -36,16 +36,21 @@ if TYPE_CHECKING:
 __all__ = ["DjangoQBackend"]
 
 
-class _NotBefore:
-    """Stands in for the ORM broker in ``async_task``: the message row stays locked until ``not_before``."""
+class _OrmRow:
+    """Stands in for the ORM broker in ``async_task``: writes the message row, locked until it is due.
+
+    Django-Q2 dequeues only rows whose lock has passed, so a delay is exact. The row is written
+    through the cached broker's queryset: ``ORM.enqueue`` would close the caller's database
+    connection first (``close_old_connections``), once per message.
+    """
 
     def __init__(self, broker: Broker, delay: float) -> None:
         self.list_key = broker.list_key
-        self._rows = broker.get_connection()
-        self._not_before = timezone.now() + timedelta(seconds=delay)
+        self._rows = broker.connection
+        self._due = timezone.now() + timedelta(seconds=delay)
 
     def enqueue(self, package: str) -> Any:
-        return self._rows.create(key=self.list_key, payload=package, lock=self._not_before).pk
+        return self._rows.create(key=self.list_key, payload=package, lock=self._due).pk
 
 
 class DjangoQBackend(BrokerBackend):
@@ -120,11 +125,11 @@ class DjangoQBackend(BrokerBackend):
         if limit is not None:
             options["timeout"] = limit
         broker: Any = self.broker(cluster)
-        if delay > 0 and not isinstance(broker, ORM):
+        if isinstance(broker, ORM):
+            broker = _OrmRow(broker, delay)
+        elif delay > 0:
             self._schedule(cluster, args, options, delay)
             return message_id
-        if delay > 0:
-            broker = _NotBefore(broker, delay)
         async_task(FUNCTION, *args, q_options={**options, "cluster": cluster, "broker": broker})
         return message_id
 

@@ -2,7 +2,8 @@
 
 Transport only: each message is ``async_task`` of one function,
 :data:`rail_tasks_djangoq.worker.FUNCTION`, whose only arguments are the
-execution id, a message id and the lease settings, so no user data is pickled.
+execution id, a message id and numbers (lease, heartbeat, time limit, due
+time), so no user data is pickled.
 The worker hands the id to :func:`rail_tasks.engine.deliver`.
 """
 

@@ -23,6 +23,16 @@ from rail_tasks.testing import wait_until
 DELTA = AggregationTemporality.DELTA
 
 
+def parent_id(span: ReadableSpan) -> int | None:
+    """The span id of ``span``'s parent, or ``None`` for a root."""
+    return span.parent.span_id if span.parent is not None else None
+
+
+def attrs(span: Any) -> dict[str, Any]:
+    """The attributes of a span (or span event) as a plain dict (empty when it has none)."""
+    return dict(span.attributes or {})
+
+
 @dataclass
 class Sdk:
     """The process's SDK: the span exporter and the metric reader behind the global providers."""
@@ -42,9 +52,7 @@ def install_sdk() -> Sdk:
         provider = TracerProvider()
         provider.add_span_processor(SimpleSpanProcessor(exporter))
         trace.set_tracer_provider(provider)
-        reader = InMemoryMetricReader(
-            preferred_temporality={Counter: DELTA, UpDownCounter: DELTA, Histogram: DELTA}
-        )
+        reader = InMemoryMetricReader(preferred_temporality={Counter: DELTA, UpDownCounter: DELTA, Histogram: DELTA})
         metrics.set_meter_provider(MeterProvider(metric_readers=[reader]))
         _sdk = Sdk(exporter, reader)
     return _sdk

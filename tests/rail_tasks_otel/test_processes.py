@@ -24,7 +24,7 @@ from rail_tasks.testing import wait_for_status, wait_until
 from tests.process import subprocess_env
 from tests.rail_tasks.database.conftest import WorkerProcess, start_worker  # noqa: F401 - fixture
 from tests.rail_tasks_celery.conftest import CeleryWorker, celery_worker_factory  # noqa: F401 - fixture
-from tests.rail_tasks_otel.conftest import Spans
+from tests.rail_tasks_otel.conftest import Spans, parent_id
 from tests.rail_tasks_otel.sdkapp.apps import CELERY_ENV, DIR_ENV
 from tests.rail_tasks_otel.sdkapp.exporter import ExportedSpan, read_spans
 from tests.rail_tasks_otel.settings_extra import MAX_TASKS_PER_CHILD_ENV
@@ -121,9 +121,7 @@ def test_celery_worker_continues_the_trace_and_flushes_before_its_child_exits(
     spans: Spans,
     tmp_path: Path,
 ) -> None:
-    worker = celery_worker_factory(
-        concurrency=1, env={DIR_ENV: str(tmp_path), MAX_TASKS_PER_CHILD_ENV: "1"}
-    )
+    worker = celery_worker_factory(concurrency=1, env={DIR_ENV: str(tmp_path), MAX_TASKS_PER_CHILD_ENV: "1"})
     with tracer.start_as_current_span("request") as request:
         ok = tasks.generate_report.using(backend="celery").enqueue("r")
         bad = tasks.always_fails.using(backend="celery").enqueue("boom")
@@ -132,7 +130,8 @@ def test_celery_worker_continues_the_trace_and_flushes_before_its_child_exits(
 
     [done] = exported_for(tmp_path, ok.id)
     [failed] = exported_for(tmp_path, bad.id)
-    assert worker.process is not None and worker.process.poll() is None
+    assert worker.process is not None
+    assert worker.process.poll() is None, "the spans came from a child that exited, not from the shutdown"
     trace_id = request.get_span_context().trace_id
     assert_continues(done, spans.for_execution(ok.id)[0], trace_id)
     assert_continues(failed, spans.for_execution(bad.id)[0], trace_id)
@@ -163,7 +162,8 @@ def test_beside_celery_instrumentation_one_trace_no_duplicates(
     here = [s for s in spans.all() if f"{s.context.trace_id:032x}" == trace_id]
     there = [s for s in read_spans(tmp_path) if s.trace_id == trace_id]
     names = sorted([s.name for s in here] + [s.name for s in there])
-    assert names.count("send default") == 1 and names.count("process default") == 1, names
+    assert names.count("send default") == 1, names
+    assert names.count("process default") == 1, names
     celery_spans = [n for n in names if "rail_tasks_celery" in n or n.startswith(("apply_async", "run/"))]
     assert len(celery_spans) == 2, f"Celery's own publish and run spans, once each: {names}"
     assert_continues(process, spans.one("send "), request.get_span_context().trace_id)
@@ -186,7 +186,9 @@ def test_graphql_mutation_puts_the_worker_span_in_the_mutation_trace(
     instrumentor = DjangoInstrumentor()
     instrumentor.instrument()
     try:
-        with override_settings(RAIL_TASKS_GRAPHQL={**getattr(settings, "RAIL_TASKS_GRAPHQL", {}), "backend": "database"}):
+        with override_settings(
+            RAIL_TASKS_GRAPHQL={**getattr(settings, "RAIL_TASKS_GRAPHQL", {}), "backend": "database"}
+        ):
             response = client.post(
                 "/graphql/",
                 {"query": 'mutation { generateReport(datasetId: "7") { taskId status } }'},
@@ -200,5 +202,5 @@ def test_graphql_mutation_puts_the_worker_span_in_the_mutation_trace(
     [process] = exported_for(tmp_path, task_id)
     server = spans.one("POST ")
     send = spans.for_execution(task_id)[0]
-    assert send.parent is not None and send.parent.span_id == server.context.span_id
+    assert parent_id(send) == server.context.span_id
     assert_continues(process, send, server.context.trace_id)

@@ -11,16 +11,12 @@ from opentelemetry.trace import SpanKind, StatusCode
 from rail_tasks import Status, TaskExecution, cancel_execution, retry_execution
 from rail_tasks.testing import wait_for_status, wait_until
 from rail_tasks_otel import render_tree, tracing
-from tests.rail_tasks_otel.conftest import Spans
+from tests.rail_tasks_otel.conftest import Spans, attrs, parent_id
 from tests.taskapp import tasks, tasks_otel
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 tracer = trace.get_tracer("tests")
-
-
-def parent_id(span: ReadableSpan) -> int | None:
-    return span.parent.span_id if span.parent is not None else None
 
 
 def span_id(span: ReadableSpan) -> int:
@@ -108,29 +104,30 @@ def test_each_attempt_is_a_span_and_a_retry_is_an_event(spans: Spans) -> None:
     send, first, second = spans.for_execution(result.id)
     assert_producer_consumer(send, first)
     assert_producer_consumer(send, second)
-    assert first.attributes is not None and second.attributes is not None
-    assert (first.attributes["rail_tasks.attempt"], second.attributes["rail_tasks.attempt"]) == (1, 2)
+    assert (attrs(first)["rail_tasks.attempt"], attrs(second)["rail_tasks.attempt"]) == (1, 2)
     assert first.status.status_code is StatusCode.ERROR
-    assert first.attributes["rail_tasks.will_retry"] is True
-    assert first.attributes["rail_tasks.outcome"] == "retrying"
+    assert attrs(first)["rail_tasks.will_retry"] is True
+    assert attrs(first)["rail_tasks.outcome"] == "retrying"
     [retry] = [e for e in first.events if e.name == "rail_tasks.retry_scheduled"]
     assert retry.attributes is not None
     assert retry.attributes["rail_tasks.retry.next_attempt"] == 2
     assert retry.attributes["rail_tasks.retry.delay"] >= 0
     assert second.status.status_code is StatusCode.UNSET
-    assert second.attributes["rail_tasks.outcome"] == "completed"
+    assert attrs(second)["rail_tasks.outcome"] == "completed"
 
 
 def test_progress_events_are_throttled(spans: Spans, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(tracing, "PROGRESS_EVENT_INTERVAL", 0.15)
     tasks_otel.slow_progress.enqueue(10, 0.05)  # an update every 50 ms, over half a second
     process = spans.one("process ")
-    values = [e.attributes["rail_tasks.progress"] for e in process.events if e.attributes and e.name == "rail_tasks.progress"]
+    values = [
+        e.attributes["rail_tasks.progress"] for e in process.events if e.attributes and e.name == "rail_tasks.progress"
+    ]
     assert values[0] == 10, "the first update is always an event"
     assert values[-1] == 100, "100 % is always an event"
     assert 3 <= len(values) <= 6, f"one event per 150 ms, not one per update: {values}"
     [first] = [e for e in process.events if e.name == "rail_tasks.progress"][:1]
-    assert first.attributes is not None and first.attributes["rail_tasks.progress.message"] == "step 1"
+    assert attrs(first)["rail_tasks.progress.message"] == "step 1"
 
 
 def test_progress_of_a_quick_task_keeps_first_and_last(spans: Spans) -> None:
@@ -148,10 +145,10 @@ def test_cancel_request_is_an_event_on_the_asking_span_and_the_attempt_ends_canc
     spans.wait("process ")
 
     [event] = [e for e in spans.one("cancel request").events if e.name == "rail_tasks.cancel_requested"]
-    assert event.attributes is not None and event.attributes["messaging.message.id"] == str(result.id)
+    assert attrs(event)["messaging.message.id"] == str(result.id)
     assert asking.get_span_context().trace_id != spans.one("send ").context.trace_id
     process = spans.one("process ")
-    assert process.attributes is not None and process.attributes["rail_tasks.outcome"] == "cancelled"
+    assert attrs(process)["rail_tasks.outcome"] == "cancelled"
     assert "rail_tasks.cancelled" in [e.name for e in process.events]
     assert process.status.status_code is StatusCode.UNSET
 
@@ -182,7 +179,7 @@ def test_manual_retry_starts_a_new_trace_linked_to_the_original(spans: Spans) ->
     send, process = spans.for_execution(result.id)
     assert send.parent is None
     assert send.context.trace_id != original.context.trace_id
-    assert send.attributes is not None and send.attributes["rail_tasks.manual_retry"] is True
+    assert attrs(send)["rail_tasks.manual_retry"] is True
     assert [link.context.span_id for link in send.links] == [original.context.span_id]
     assert_producer_consumer(send, process)
 
@@ -192,7 +189,7 @@ def test_manual_retry_inside_a_request_is_a_child_of_that_request(spans: Spans) 
     original = spans.one("send ")
     with tracer.start_as_current_span("retry request") as request:
         retry_execution(result.id)
-    retry = [s for s in spans.named("send ") if s is not original][0]
+    [retry] = [s for s in spans.named("send ") if s is not original]
     assert parent_id(retry) == request.get_span_context().span_id
     assert [link.context.span_id for link in retry.links] == [original.context.span_id]
 

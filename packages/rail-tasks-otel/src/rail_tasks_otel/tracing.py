@@ -260,7 +260,8 @@ def _apply_outcome(span: Span, execution: TaskExecution, name: str, error: BaseE
 
 
 def _started_at(execution: TaskExecution) -> datetime | None:
-    return execution.attempt_started_at or execution.started_at
+    started: datetime | None = execution.attempt_started_at or execution.started_at
+    return started
 
 
 def outcome(execution: TaskExecution, name: str, error: BaseException | None = None) -> None:

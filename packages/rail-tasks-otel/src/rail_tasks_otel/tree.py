@@ -48,9 +48,7 @@ def _label(span: Any, keys: Sequence[str]) -> str:
     return "  ".join(part for part in parts if part)
 
 
-def render_tree(
-    spans: Iterable[Any], *, attributes: Sequence[str] = DEFAULT_ATTRIBUTES, events: bool = True
-) -> str:
+def render_tree(spans: Iterable[Any], *, attributes: Sequence[str] = DEFAULT_ATTRIBUTES, events: bool = True) -> str:
     """One tree per trace: each span under its parent, children by start time, events below their span.
 
     :param spans: finished spans (``opentelemetry.sdk.trace.ReadableSpan``).
@@ -73,7 +71,9 @@ def render_tree(
         kids = children.get(span.context.span_id, [])
         if events:
             for event in span.events:
-                detail = _attributes(event.attributes, [k for k in (event.attributes or {}) if k != "exception.stacktrace"])
+                detail = _attributes(
+                    event.attributes, [k for k in (event.attributes or {}) if k != "exception.stacktrace"]
+                )
                 lines.append(f"{inner}{'│ ' if kids else '  '}  · {event.name}  {detail}".rstrip())
         for index, kid in enumerate(kids):
             walk(kid, inner, index == len(kids) - 1)

@@ -14,8 +14,9 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from rail_tasks import Status, TaskExecution, run_execution
-from rail_tasks.worker.claim import claim_batch, reap_expired_leases
-from rail_tasks.worker.leases import cancel_requested, release, renew_leases
+from rail_tasks.engine import reap, renew_leases
+from rail_tasks.worker.claim import claim_batch
+from rail_tasks.worker.leases import mark_started, release
 from rail_tasks.worker.notify import Listener
 from rail_tasks.worker.options import WorkerOptions
 from rail_tasks.worker.waiter import Waiter
@@ -153,35 +154,78 @@ def test_two_claimers_never_share_a_row() -> None:
     assert len(seen) == len(set(seen)) == 20
 
 
-def test_expired_lease_goes_back_to_the_queue_then_fails_worker_lost() -> None:
+def _expire(row: TaskExecution) -> None:
+    TaskExecution.objects.filter(pk=row.pk).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
+
+
+def _reaped() -> tuple[int, int]:
+    report = reap(using="default", backends=["database"])
+    return report.lost, report.released
+
+
+def test_expired_lease_of_a_started_attempt_goes_back_to_the_queue_then_fails_worker_lost() -> None:
     row = _row("lost")
     (claimed,) = _claim(lease=30)
-    TaskExecution.objects.filter(pk=row.pk).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
-    assert reap_expired_leases(using="default", backends=["database"]) == 1
+    assert mark_started([(str(row.pk), 1)], using="default") == 1
+    _expire(row)
+    assert _reaped() == (1, 0)
     row.refresh_from_db()
     assert (row.status, row.attempts, row.exception_class) == ("retrying", 1, "rail_tasks.exceptions.WorkerLost")
     (again,) = _claim()
     assert again.attempts == 2
-    TaskExecution.objects.filter(pk=row.pk).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
-    assert reap_expired_leases(using="default", backends=["database"]) == 1
+    mark_started([(str(row.pk), 2)], using="default")
+    _expire(row)
+    assert _reaped() == (1, 0)
     row.refresh_from_db()
     assert row.status == Status.FAILED  # max_retries=1: two attempts lost, no more
     assert "Worker lost" in row.error
     assert claimed.attempts == 1
 
 
+def test_an_expired_claim_that_never_started_goes_back_without_cost() -> None:
+    """A worker that dies with prefetched claims costs them nothing: an attempt counts once its task started."""
+    row = _row("prefetched")
+    for _ in range(3):  # more often than max_retries allows: none of these claims started
+        (claimed,) = _claim(lease=30)
+        assert claimed.attempt_started_at is None
+        _expire(row)
+        assert _reaped() == (0, 1)
+        row.refresh_from_db()
+        assert (row.status, row.attempts, row.worker_id, row.exception_class) == ("pending", 0, "", "")
+    assert run_execution(row.pk) is not None
+    row.refresh_from_db()
+    assert (row.status, row.attempts) == ("completed", 1)
+    assert row.attempt_started_at is not None
+
+
 def test_live_leases_are_left_alone_and_renewal_is_fenced() -> None:
     row = _row("alive")
     (claimed,) = _claim(lease=30)
-    assert reap_expired_leases(using="default", backends=["database"]) == 0
-    assert renew_leases([(str(row.pk), 1)], lease_seconds=30) == set()
-    assert renew_leases([(str(row.pk), 7)], lease_seconds=30) == {str(row.pk)}
-    assert cancel_requested([str(row.pk)], using="default") == set()
+    assert _reaped() == (0, 0)
+    assert renew_leases([(str(row.pk), 1)], 30).lost == set()
+    assert renew_leases([(str(row.pk), 7)], 30).lost == {str(row.pk)}
+    assert renew_leases([(str(row.pk), 1)], None).cancel_requested == set()
     claimed.request_cancel()
-    assert cancel_requested([str(row.pk)], using="default") == {str(row.pk)}
+    assert renew_leases([(str(row.pk), 1)], None).cancel_requested == {str(row.pk)}
     assert release(str(row.pk), 1)
     row.refresh_from_db()
     assert (row.status, row.attempts, row.worker_id) == ("pending", 0, "")
+
+
+def test_a_heartbeat_racing_a_finished_attempt_reports_nothing_lost() -> None:
+    """The heartbeat may renew just after the attempt recorded its outcome: that attempt is finished, not lost."""
+    done, failed, retried, taken = (_row(label) for label in ("done", "failed", "retried", "taken"))
+    claimed = {row.pk: row for row in _claim(limit=4, lease=30)}
+    claimed[done.pk].finish_completed(1, "ok", None)
+    claimed[failed.pk].finish_failed(1, error="x", exception_class="builtins.ValueError", traceback="", expires_at=None)
+    claimed[retried.pk].schedule_retry(
+        1, run_after=timezone.now(), error="x", exception_class="builtins.ValueError", traceback=""
+    )
+    _expire(taken)
+    mark_started([(str(taken.pk), 1)], using="default")
+    assert _reaped() == (1, 0)  # the reaper took this one away: lost
+    held = [(str(row.pk), 1) for row in (done, failed, retried, taken)]
+    assert renew_leases(held, 30).lost == {str(taken.pk)}
 
 
 def test_options_resolve_from_settings() -> None:

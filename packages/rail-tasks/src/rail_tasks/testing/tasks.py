@@ -22,10 +22,14 @@ __all__ = [
     "add",
     "always_fails",
     "async_add",
+    "exits_with",
     "flaky",
+    "kills_own_process",
     "record_label",
     "report_progress",
     "sleep_past_timeout",
+    "sleeps_once",
+    "sleeps_then_returns",
     "slow_with_progress",
     "wait_for_cancel",
 ]
@@ -131,3 +135,43 @@ def record_label(label: str) -> str:
     """Record ``task:run`` with ``label`` (the priority test reads the order of labels)."""
     _started(label=label)
     return label
+
+
+# -- the recovery suite's tasks -----------------------------------------------------------
+
+
+@rail_tasks.task(max_retries=2, retry_delay=0, retry_backoff=False)
+def sleeps_then_returns(seconds: float) -> int:
+    """Sleep ``seconds`` in short slices (no progress), then return the attempt that finished."""
+    handle = _started()
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        time.sleep(0.05)
+    return handle.attempt
+
+
+@rail_tasks.task(max_retries=0)
+def sleeps_once(seconds: float) -> int:
+    """Like :func:`sleeps_then_returns`, with no retries: a lost attempt ends the execution."""
+    handle = _started()
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        time.sleep(0.05)
+    return handle.attempt
+
+
+@rail_tasks.task(max_retries=1, retry_delay=0, retry_backoff=False)
+def kills_own_process() -> None:
+    """End the process running it with SIGKILL, on every attempt (a segfault, an OOM kill)."""
+    import os
+    import signal
+
+    _started()
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+@rail_tasks.task(max_retries=0)
+def exits_with(code: int) -> None:
+    """``sys.exit(code)`` inside the task: the attempt fails, the worker carries on."""
+    _started()
+    raise SystemExit(code)

@@ -56,8 +56,10 @@ def child_main(conn: Connection, parent_pid: int) -> None:
 
     if not apps.ready:  # "spawn" start method: a fresh interpreter
         django.setup()
+    from rail_tasks.engine.process import worker_started, worker_stopping
     from rail_tasks.runner import run_claimed_execution
 
+    worker_started(f"rail-tasks-child:{os.getpid()}")
     while True:
         try:
             kind, payload = conn.recv()
@@ -82,6 +84,7 @@ def child_main(conn: Connection, parent_pid: int) -> None:
             conn.send(("done", str(execution.pk), error))
         except (BrokenPipeError, OSError):
             break
+    worker_stopping()
     connections.close_all()
 
 
@@ -93,6 +96,8 @@ class Assignment:
     timeout: float | None
     #: Monotonic time the child started it (``None`` while it waits behind another).
     started: float | None = None
+    #: Whether the start was recorded in the database (see ``Worker._mark_started``).
+    marked: bool = False
     #: The execution id.
     pk: str = field(init=False)
     #: The attempt that owns the row.

@@ -24,12 +24,10 @@ from django.db import connections, transaction
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
-from rail_tasks.exceptions import WorkerLost
 from rail_tasks.models import TaskExecution
-from rail_tasks.runner import fail_execution
 from rail_tasks.status import READY_STATUSES
 
-__all__ = ["claim_batch", "reap_expired_leases"]
+__all__ = ["claim_batch"]
 
 logger = logging.getLogger("rail_tasks.worker")
 
@@ -57,7 +55,7 @@ def claim_batch(
     if connection.vendor == "postgresql":
         # One statement in autocommit: UPDATE ... WHERE id IN (SELECT ... FOR UPDATE SKIP LOCKED) RETURNING.
         ready_ids = _ready_ids(using, backends, queues, now, limit)
-        return executions.filter(pk__in=ready_ids).claim_and_fetch(worker_id, lease_seconds, now=now)
+        return executions.filter(pk__in=ready_ids).claim_and_fetch(worker_id, lease_seconds, now=now, started=False)
     if connection.vendor == "sqlite":
         ready_ids = _ready_ids(using, backends, queues, now, limit)
         with connection.cursor() as cursor:  # look before taking the database-wide write lock
@@ -69,7 +67,7 @@ def claim_batch(
         with transaction.atomic(using=using), connection.cursor() as cursor:
             cursor.execute(ready_ids.sql, ready_ids.params)
             ids = [row[0] for row in cursor.fetchall()]
-            return executions.filter(pk__in=ids).claim_and_fetch(worker_id, lease_seconds, now=now) if ids else []
+            return executions.filter(pk__in=ids).claim_and_fetch(worker_id, lease_seconds, now=now, started=False) if ids else []
     ready = executions.ready(now).filter(backend__in=list(backends))
     if queues:
         ready = ready.filter(queue__in=list(queues))
@@ -81,7 +79,7 @@ def claim_batch(
             rows = executions.filter(pk__in=ready.values("pk")[:limit])
         else:
             rows = executions.filter(pk__in=list(ready.values_list("pk", flat=True)[:limit]))
-        return rows.claim_and_fetch(worker_id, lease_seconds, now=now)
+        return rows.claim_and_fetch(worker_id, lease_seconds, now=now, started=False)
 
 
 def _ready_ids(using: str, backends: Sequence[str], queues: Sequence[str], now: datetime, limit: int) -> RawSQL:
@@ -117,27 +115,3 @@ def _ready_ids(using: str, backends: Sequence[str], queues: Sequence[str], now: 
     order = f"{quote('priority')} DESC, {quote('created_at')} LIMIT {int(limit)}"
     sql = f"SELECT {quote('id')} FROM {source} WHERE {where} ORDER BY {order}{suffix}"  # noqa: S608
     return RawSQL(sql, params)  # noqa: S611
-
-
-def reap_expired_leases(*, using: str, backends: Sequence[str], limit: int = 100) -> int:
-    """Fail the attempts whose worker stopped renewing its lease (``WorkerLost``).
-
-    The runner's retry rules apply: the execution goes back to the queue
-    (``retrying``) while attempts remain, else it ends ``failed``. Each
-    failure is fenced by the lost attempt's number, so a row a live worker
-    has meanwhile re-claimed is left alone. Returns how many were reaped.
-    """
-    now = timezone.now()
-    expired = list(
-        TaskExecution.objects.using(using)
-        .lease_expired(now)
-        .filter(backend__in=list(backends))
-        .values_list("pk", "attempts", "worker_id")[:limit]
-    )
-    reaped = 0
-    for pk, attempt, owner in expired:
-        lost = WorkerLost(f"Worker lost: {owner or 'a worker'} stopped renewing its lease on attempt {attempt}")
-        if fail_execution(pk, lost, attempt=attempt) is not None:
-            logger.warning("Execution %s: lease of %s expired on attempt %d; worker presumed lost", pk, owner, attempt)
-            reaped += 1
-    return reaped

@@ -1,41 +1,21 @@
-"""Heartbeats and cancel checks for the executions a worker holds.
+"""The database worker's writes about attempts it holds: starts, and hand-backs.
 
-A worker renews the lease of every execution it holds (running in a child,
-or claimed and about to be handed to one) every ``heartbeat_seconds``. A
-renewal that no longer matches ``running`` at the same attempt means the
-row was taken away (the lease ran out and another worker reaped it): the
-worker must stop that attempt, whose writes the fencing would reject anyway.
-
-Transitions go through the model (its default manager routes them to the
-database that holds ``TaskExecution``).
+Lease renewal and cancel requests go through the engine kit's
+:func:`rail_tasks.engine.renew_leases`, shared with every engine.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Sequence
 
 from rail_tasks.models import TaskExecution
-from rail_tasks.status import Status
 
-__all__ = ["cancel_requested", "release", "renew_leases"]
-
-
-def renew_leases(held: Iterable[tuple[str, int]], *, lease_seconds: float) -> set[str]:
-    """Extend the lease of each ``(execution id, attempt)``; return the ids no longer held."""
-    lost: set[str] = set()
-    for pk, attempt in held:
-        if not TaskExecution(pk=pk).renew_lease(attempt, lease_seconds):
-            lost.add(pk)
-    return lost
+__all__ = ["mark_started", "release"]
 
 
-def cancel_requested(held: Iterable[str], *, using: str) -> set[str]:
-    """The ids among ``held`` whose cancellation was requested."""
-    ids = list(held)
-    if not ids:
-        return set()
-    rows = TaskExecution.objects.using(using).filter(pk__in=ids, status=Status.RUNNING, cancel_requested=True)
-    return {str(pk) for pk in rows.values_list("pk", flat=True)}
+def mark_started(held: Sequence[tuple[str, int]], *, using: str) -> int:
+    """Record that each ``(execution id, attempt)`` started its task function."""
+    return TaskExecution.objects.using(using).mark_started(held)
 
 
 def release(pk: str, attempt: int) -> bool:

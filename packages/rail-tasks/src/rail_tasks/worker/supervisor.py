@@ -26,12 +26,15 @@ from typing import TYPE_CHECKING, Any
 
 from django.db import DatabaseError, connections
 
+from rail_tasks.engine.leases import renew_leases
+from rail_tasks.engine.process import worker_started, worker_stopping
+from rail_tasks.engine.reaper import reap
 from rail_tasks.exceptions import TaskTimeout, WorkerLost
 from rail_tasks.runner import fail_execution, finish_cancelled_execution
 from rail_tasks.worker.child import Assignment, ChildProcess
-from rail_tasks.worker.claim import claim_batch, reap_expired_leases
+from rail_tasks.worker.claim import claim_batch
 from rail_tasks.worker.guard import BACKOFF_MAX, BACKOFF_MIN, DatabaseGuard
-from rail_tasks.worker.leases import cancel_requested, release, renew_leases
+from rail_tasks.worker.leases import mark_started, release
 from rail_tasks.worker.notify import CANCEL_PREFIX, Listener
 from rail_tasks.worker.options import WorkerOptions
 from rail_tasks.worker.pacing import COALESCE_SECONDS, Pacing
@@ -108,6 +111,7 @@ class Worker:
             raise RuntimeError("The rail-tasks worker must run in the main thread (it handles signals).")
         self._log(self.describe())
         self.signals.install()
+        worker_started(self.options.worker_id)
         try:
             self._connect_listener(time.monotonic())
             for _ in range(self.options.concurrency):
@@ -120,6 +124,7 @@ class Worker:
             self.listener.close()
             self.signals.uninstall()
             self.signals.close()
+            worker_stopping()
             connections.close_all()
         self._log(f"rail-tasks worker {self.options.worker_id}: stopped after {self.finished} task(s)")
         return 0
@@ -153,6 +158,7 @@ class Worker:
                 return False
         else:
             self._fill(now)
+            self._mark_started(now)
             if self._done():
                 self.signals.request(1)
                 return True
@@ -331,6 +337,21 @@ class Worker:
                 except (BrokenPipeError, OSError):
                     self.buffer.appendleft((execution, claimed_at))  # the child died; noticed on the next pass
 
+    def _mark_started(self, now: float) -> None:
+        """Record which claimed attempts have started (an attempt counts once its task started).
+
+        Claims wait in the buffer or a child's pipe before they start; if this
+        worker dies, the reaper hands unstarted ones back without cost. One
+        ``UPDATE`` per pass, after the hand-off, off the task's path.
+        """
+        started = [item for child in self.children for item in child.assigned if item.started and not item.marked]
+        if not started or not self.db.ready(now):
+            return
+        with self.db.attempt("recording started attempts"):
+            mark_started([(item.pk, item.attempt) for item in started], using=self.using)
+            for item in started:
+                item.marked = True
+
     def _enforce_timeouts(self, now: float) -> None:
         for child in list(self.children):
             running = child.running
@@ -373,13 +394,13 @@ class Worker:
         held = self._held()
         lost: set[str] = set()
         with self.db.attempt("renewing leases"):
-            lost = renew_leases(held, lease_seconds=self.options.lease)
+            lost = renew_leases(held, self.options.lease, using=self.using).lost
             self.next_heartbeat = now + self.options.heartbeat
         if not held:
             self.next_heartbeat = now + self.options.heartbeat
         for pk in lost:
-            logger.warning("Execution %s: lease lost (taken over after it expired); stopping this attempt", pk)
-            self._drop(pk, now)
+            if self._drop(pk, now):
+                logger.warning("Execution %s: lease lost (taken over after it expired); stopping this attempt", pk)
 
     def _drop(self, pk: str, now: float) -> bool:
         """Stop holding ``pk``: end the child it was handed to, or forget it in the buffer. ``True`` if held."""
@@ -414,12 +435,12 @@ class Worker:
             if now < self.next_cancel_check or not self.db.ready(now):
                 return
             self.next_cancel_check = now + self.options.cancel_check_seconds
-            held = [pk for pk, _ in self._held()]
+            held = self._held()
             if not held:
                 return
             ids = set()
             with self.db.attempt("checking cancel requests"):
-                ids = cancel_requested(held, using=self.using)
+                ids = renew_leases(held, None, using=self.using).cancel_requested
         for pk in ids:
             attempt = self._attempt_of(pk)
             if attempt is None:
@@ -432,7 +453,7 @@ class Worker:
         if now < self.next_reap or not self.db.ready(now):
             return
         with self.db.attempt("reaping expired leases"):
-            reap_expired_leases(using=self.using, backends=self.options.backends)
+            reap(using=self.using, backends=self.options.backends)
         self.next_reap = now + max(0.5, min(self.options.lease / 2, 30.0))
 
     def _connect_listener(self, now: float) -> None:

@@ -84,7 +84,7 @@ MAX_PROGRESS_EVENTS: Final = 50
 _tracer = trace.get_tracer("rail_tasks_otel", __version__)
 
 #: The producer span started by ``rail_tasks_enqueue_metadata``, ended by ``rail_tasks_enqueue``.
-_pending: ContextVar[Span | None] = ContextVar("rail_tasks_otel_pending_send", default=None)
+_pending: ContextVar[tuple[Span, dict[str, str]] | None] = ContextVar("rail_tasks_otel_pending_send", default=None)
 #: Attempts running in this process, by execution id.
 _active: dict[str, AttemptSpan] = {}
 _active_lock = threading.Lock()
@@ -114,19 +114,20 @@ def start_producer(task: Task[..., Any], retry_of: TaskExecution | None) -> dict
         if original is not None:
             links.append(Link(original, {MANUAL_RETRY: True}))
     span = _tracer.start_span(f"send {task.queue_name}", kind=SpanKind.PRODUCER, attributes=attributes, links=links)
+    carrier = propagation.inject(span)
     # A span whose enqueue never reached its INSERT (validation failed) is replaced here and never exported.
-    _pending.set(span if span.is_recording() else None)
-    return propagation.inject(span)
+    _pending.set((span, carrier) if span.is_recording() else None)
+    return carrier
 
 
 def end_producer(execution: TaskExecution) -> None:
     """End the ``send`` span of ``execution``'s enqueue, now that the row and its id exist."""
-    span = _pending.get()
-    if span is None:
+    pending = _pending.get()
+    if pending is None:
         return
     _pending.set(None)
-    created_by = propagation.span_context_of(propagation.creation_context(execution))
-    if created_by is None or created_by.span_id != span.get_span_context().span_id:
+    span, carrier = pending
+    if propagation.carrier_of(execution) != carrier:
         return  # not this execution's span: its enqueue failed before the INSERT
     span.set_attributes(
         {

@@ -1,12 +1,14 @@
 """The real OpenTelemetry SDK in the test process: in-memory spans and delta metrics.
 
-The global providers can be set once per process, so one session fixture sets
-them and each test starts from an empty exporter and a fresh metrics delta.
+The global providers can be set once per process, so the first test that needs
+them sets them; each test starts from an empty exporter and a fresh metrics
+delta, and spans are recorded only inside the ``spans`` fixture.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,6 +46,46 @@ class Sdk:
 _sdk: Sdk | None = None
 
 
+class _SwitchableTracer(trace.Tracer):
+    """The SDK's tracer while a test records spans; the API's no-op tracer the rest of the session."""
+
+    def __init__(self, real: trace.Tracer) -> None:
+        self.real = real
+
+    def _current(self) -> trace.Tracer:
+        return self.real if _Switch.on else trace.NoOpTracer()
+
+    def start_span(self, *args: Any, **kwargs: Any) -> trace.Span:
+        return self._current().start_span(*args, **kwargs)
+
+    @contextmanager
+    def start_as_current_span(self, *args: Any, **kwargs: Any) -> Iterator[trace.Span]:
+        with self._current().start_as_current_span(*args, **kwargs) as span:
+            yield span
+
+
+class _SwitchableTracerProvider(trace.TracerProvider):
+    """A global provider that records only inside the ``spans`` fixture.
+
+    The global provider can be set once per process; without the switch, every
+    test after the first otel test would carry trace context in its executions'
+    metadata (and tests of other packages compare metadata exactly).
+    """
+
+    def __init__(self, real: TracerProvider) -> None:
+        self.real = real
+
+    def get_tracer(self, *args: Any, **kwargs: Any) -> trace.Tracer:
+        return _SwitchableTracer(self.real.get_tracer(*args, **kwargs))
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        return self.real.force_flush(timeout_millis)
+
+
+class _Switch:
+    on = False
+
+
 def install_sdk() -> Sdk:
     """Set the global tracer and meter providers once per process."""
     global _sdk
@@ -51,7 +93,7 @@ def install_sdk() -> Sdk:
         exporter = InMemorySpanExporter()
         provider = TracerProvider()
         provider.add_span_processor(SimpleSpanProcessor(exporter))
-        trace.set_tracer_provider(provider)
+        trace.set_tracer_provider(_SwitchableTracerProvider(provider))
         reader = InMemoryMetricReader(preferred_temporality={Counter: DELTA, UpDownCounter: DELTA, Histogram: DELTA})
         metrics.set_meter_provider(MeterProvider(metric_readers=[reader]))
         _sdk = Sdk(exporter, reader)
@@ -99,8 +141,12 @@ def spans() -> Iterator[Spans]:
     """The in-memory exporter, emptied before the test."""
     sdk = install_sdk()
     sdk.exporter.clear()
-    yield Spans(sdk.exporter)
-    sdk.exporter.clear()
+    _Switch.on = True
+    try:
+        yield Spans(sdk.exporter)
+    finally:
+        _Switch.on = False
+        sdk.exporter.clear()
 
 
 class Metrics:

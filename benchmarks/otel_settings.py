@@ -16,8 +16,8 @@ from typing import Any
 
 os.environ.setdefault("BENCH_PG_NAME", "rail_tasks_bench_otel")
 
-from benchmarks.settings import *  # noqa: F403, E402
-from benchmarks.settings import RAIL_TASKS  # noqa: E402
+from benchmarks.settings import *  # noqa: F403
+from benchmarks.settings import RAIL_TASKS
 
 VARIANT = os.environ.get("BENCH_OTEL", "off")
 if VARIANT not in {"off", "api", "sdk", "sdk-metrics"}:
@@ -47,7 +47,9 @@ if VARIANT.startswith("sdk"):
     class DroppingMetricExporter(MetricExporter):
         """Accepts every collection and keeps nothing."""
 
-        def export(self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any) -> MetricExportResult:
+        def export(
+            self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any
+        ) -> MetricExportResult:
             return MetricExportResult.SUCCESS
 
         def force_flush(self, timeout_millis: float = 10_000) -> bool:

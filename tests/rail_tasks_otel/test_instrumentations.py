@@ -127,3 +127,48 @@ def test_without_an_sdk_nothing_is_attached_and_tasks_run() -> None:
         "otel": True,
         "provider": "ProxyTracerProvider",
     }
+
+
+def test_flush_flushes_the_global_providers_and_survives_a_broken_one(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import rail_tasks_otel
+    from rail_tasks_otel import flushing as flush_module
+
+    calls: list[int] = []
+
+    class Flushing:
+        def force_flush(self, timeout_millis: int) -> bool:
+            calls.append(timeout_millis)
+            return True
+
+    class Broken:
+        def force_flush(self, timeout_millis: int) -> bool:
+            raise RuntimeError("exporter down")
+
+    monkeypatch.setattr(flush_module.trace, "get_tracer_provider", Flushing)
+    monkeypatch.setattr(flush_module.metrics, "get_meter_provider", Flushing)
+    assert rail_tasks_otel.flush() is True
+    assert calls == [5000, 5000]
+
+    monkeypatch.setattr(flush_module.trace, "get_tracer_provider", Broken)
+    assert rail_tasks_otel.flush(timeout_millis=10) is False
+    assert calls == [5000, 5000, 10], "the meter provider is still flushed after the tracer's failed"
+    assert "Flushing OpenTelemetry's Broken failed" in caplog.text
+
+
+def test_worker_stop_hook_flushes(monkeypatch: pytest.MonkeyPatch) -> None:
+    from rail_tasks_otel import flushing as flush_module
+    from rail_tasks_otel import hooks
+
+    flushed: list[str] = []
+
+    class Flushing:
+        def force_flush(self, timeout_millis: int) -> bool:
+            flushed.append("flushed")
+            return True
+
+    monkeypatch.setattr(flush_module.trace, "get_tracer_provider", Flushing)
+    monkeypatch.setattr(hooks, "flush", flush_module.flush)
+    get_plugin_manager().hook.rail_tasks_worker_stop(worker_id="w1")
+    assert flushed == ["flushed"]

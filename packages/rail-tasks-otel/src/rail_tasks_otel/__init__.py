@@ -10,7 +10,7 @@ docs/otel.md is the guide.
 from __future__ import annotations
 
 from rail_tasks_otel.__about__ import __version__
-from rail_tasks_otel.flush import flush
+from rail_tasks_otel.flushing import flush
 from rail_tasks_otel.tree import render_tree
 
 __all__ = ["__version__", "flush", "render_tree"]

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from rail_tasks import hookimpl
 from rail_tasks_otel import metrics, tracing
-from rail_tasks_otel.flush import flush
+from rail_tasks_otel.flushing import flush
 from rail_tasks_otel.propagation import METADATA_KEY
 
 if TYPE_CHECKING:

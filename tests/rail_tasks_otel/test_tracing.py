@@ -68,6 +68,17 @@ def test_enqueue_in_a_span_gives_one_trace_request_send_process(spans: Spans, ba
     assert row.metadata["otel"]["context"]["traceparent"].split("-")[2] == f"{span_id(send):016x}"
 
 
+def test_a_task_enqueuing_another_continues_the_trace(spans: Spans) -> None:
+    outer = tasks_otel.enqueues_another.enqueue()
+    inner_id = TaskExecution.objects.get(pk=outer.id).result
+    outer_send, outer_process = spans.for_execution(outer.id)
+    inner_send, inner_process = spans.for_execution(inner_id)
+    assert parent_id(inner_send) == span_id(outer_process)
+    assert_producer_consumer(outer_send, outer_process)
+    assert_producer_consumer(inner_send, inner_process)
+    assert len({s.context.trace_id for s in spans.all()}) == 1
+
+
 def test_span_names_follow_the_messaging_conventions(spans: Spans) -> None:
     tasks.process_order.enqueue("o-1")
     assert sorted(s.name for s in spans.all()) == ["process orders", "send orders"]

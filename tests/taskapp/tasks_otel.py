@@ -27,3 +27,9 @@ def slow_progress(steps: int, pause: float) -> int:
         handle.update_progress(step * 100 // steps, f"step {step}")
         time.sleep(pause)
     return steps
+
+
+@rail_tasks.task(name="enqueues_another")
+def enqueues_another() -> str:
+    """Enqueues ``traced_child_span`` from inside a task (its ``send`` span lands under this attempt)."""
+    return str(traced_child_span.enqueue("nested").id)

@@ -195,6 +195,15 @@ def test_manual_retry_starts_a_new_trace_linked_to_the_original(spans: Spans) ->
     assert_producer_consumer(send, process)
 
 
+def test_manual_retry_keeps_the_queue_of_the_original(spans: Spans) -> None:
+    result = tasks.always_fails.using(queue_name="orders").enqueue("first")
+    spans.exporter.clear()
+    retry_execution(result.id)
+    send, process = spans.for_execution(result.id)
+    assert (send.name, process.name) == ("send orders", "process orders")
+    assert attrs(send)["messaging.destination.name"] == "orders"
+
+
 def test_manual_retry_inside_a_request_is_a_child_of_that_request(spans: Spans) -> None:
     result = tasks.always_fails.enqueue("first")
     original = spans.one("send ")

@@ -97,15 +97,17 @@ def start_producer(task: Task[..., Any], retry_of: TaskExecution | None) -> dict
     """Start the ``send`` span of an enqueue and return its propagation headers.
 
     The span ends in :func:`end_producer` once the row exists (its id is the
-    message id). A manual retry links to the span that created ``retry_of``.
+    message id). A manual retry links to the span that created ``retry_of``
+    and keeps its queue and backend (the task loaded again for it has its defaults).
     """
+    queue = retry_of.queue if retry_of is not None else task.queue_name
     attributes: dict[str, Any] = {
         SYSTEM: SYSTEM_NAME,
         OPERATION_TYPE: "send",
         OPERATION_NAME: "send",
-        DESTINATION: task.queue_name,
-        TASK_NAME: task.name,
-        BACKEND: task.backend,
+        DESTINATION: queue,
+        TASK_NAME: retry_of.name if retry_of is not None else task.name,
+        BACKEND: retry_of.backend if retry_of is not None else task.backend,
     }
     links: list[Link] = []
     if retry_of is not None:
@@ -113,7 +115,7 @@ def start_producer(task: Task[..., Any], retry_of: TaskExecution | None) -> dict
         original = propagation.span_context_of(propagation.creation_context(retry_of))
         if original is not None:
             links.append(Link(original, {MANUAL_RETRY: True}))
-    span = _tracer.start_span(f"send {task.queue_name}", kind=SpanKind.PRODUCER, attributes=attributes, links=links)
+    span = _tracer.start_span(f"send {queue}", kind=SpanKind.PRODUCER, attributes=attributes, links=links)
     carrier = propagation.inject(span)
     # A span whose enqueue never reached its INSERT (validation failed) is replaced here and never exported.
     _pending.set((span, carrier) if span.is_recording() else None)

@@ -83,6 +83,7 @@ def inner(db: str, variant: str, count: int) -> dict[str, float]:
     import django
 
     django.setup()
+    from django.db import OperationalError, connection
     from django.db.models import Max, Min
 
     from benchmarks.benchapp.tasks import rail_noop
@@ -111,8 +112,11 @@ def inner(db: str, variant: str, count: int) -> dict[str, float]:
         cpu = 0.0
         while time.monotonic() < deadline:
             cpu = _worker_cpu(worker.pid)
-            if TaskExecution.objects.filter(status="completed").count() >= count:
-                break
+            try:
+                if TaskExecution.objects.filter(status="completed").count() >= count:
+                    break
+            except OperationalError:  # a shared server's connections were cut: reconnect and go on
+                connection.close()
             time.sleep(0.05)
     finally:
         worker.send_signal(signal.SIGTERM)
@@ -184,18 +188,23 @@ def main() -> None:
     rounds: dict[str, list[dict[str, float]]] = {variant: [] for variant in VARIANTS}
     for round_number in range(1, options.rounds + 1):
         for variant in VARIANTS:
-            print(f"round {round_number}: {variant}", file=sys.stderr, flush=True)
-            out = subprocess.run(
-                [sys.executable, __file__, "--inner", variant, "--db", options.db, "--tasks", str(options.tasks)],
-                env=_env(options.db, variant),
-                cwd=ROOT,
-                capture_output=True,
-                text=True,
-                check=False,
-            )
-            if out.returncode:
-                raise SystemExit(f"{variant} failed:\n{out.stderr}")
+            for attempt in (1, 2):  # once more if the run failed (a shared server restarted, say)
+                print(f"round {round_number}: {variant}", file=sys.stderr, flush=True)
+                out = subprocess.run(
+                    [sys.executable, __file__, "--inner", variant, "--db", options.db, "--tasks", str(options.tasks)],
+                    env=_env(options.db, variant),
+                    cwd=ROOT,
+                    capture_output=True,
+                    text=True,
+                    check=False,
+                )
+                if not out.returncode:
+                    break
+                if attempt == 2:
+                    raise SystemExit(f"{variant} failed:\n{out.stderr}")
+                print(f"{variant} failed, trying again:\n{out.stderr[-2000:]}", file=sys.stderr, flush=True)
             rounds[variant].append(json.loads(out.stdout.strip().splitlines()[-1]))
+            print(json.dumps({variant: rounds[variant][-1]}), file=sys.stderr, flush=True)
     medians: dict[str, dict[str, Any]] = {
         variant: {key: statistics.median(r[key] for r in runs) for key in runs[0]} for variant, runs in rounds.items()
     }

@@ -9,10 +9,11 @@ Four variants (``benchmarks/otel_settings.py``), in turn, each round: ``off`` (p
 ``api`` (plugin loaded, no SDK), ``sdk`` (SDK with a batching processor and an exporter that drops
 everything), ``sdk-metrics`` (``sdk`` plus metrics). For each: N ``enqueue()`` calls in this
 process (their rate and median latency), then a ``rail_tasks_worker --concurrency 2`` drains them
-(first start to last finish, from the rows) and the CPU time its processes used per task; last, the
-CPU time of the plugin's hooks alone for one execution, called in-process without a database (the
-figure a busy machine blurs least). Medians over the rounds; the bracketed change compares with
-``off``. The tasks do nothing, so this is the
+(first start to last finish, from the rows) and the CPU time its processes used per task (idle
+polling included). Then the CPU time of this one process per task, for N ``enqueue()`` calls and for
+``run_execution()`` of each in process (the worker's work without the polling: the figures a busy
+machine blurs least); last, the CPU time of the plugin's hooks alone for one execution, without a
+database. Medians over the rounds; the bracketed change compares with ``off``. The tasks do nothing, so this is the
 worst case: any real task body dilutes the difference.
 """
 
@@ -78,6 +79,28 @@ def hook_cost(variant: str, count: int = 5000) -> float:
     return (time.process_time() - started) * 1e6 / count
 
 
+def cpu_per_task(count: int) -> tuple[float, float]:
+    """CPU milliseconds of this process per task: ``enqueue()``, then ``run_execution()`` of each, in process.
+
+    CPU time of one process, not wall time: what the plugin adds to the web process's enqueue and to
+    the worker's run of an execution, with no idle polling and little of the machine's load in it.
+    """
+    from benchmarks.benchapp.tasks import rail_noop
+    from rail_tasks import run_execution
+    from rail_tasks.models import TaskExecution
+
+    TaskExecution.objects.all().delete()
+    started = time.process_time()
+    ids = [rail_noop.enqueue().id for _ in range(count)]
+    enqueue = time.process_time() - started
+    started = time.process_time()
+    for execution_id in ids:
+        run_execution(execution_id)
+    run = time.process_time() - started
+    assert TaskExecution.objects.filter(status="completed").count() == count
+    return enqueue * 1000 / count, run * 1000 / count
+
+
 def inner(db: str, variant: str, count: int) -> dict[str, float]:
     """One round of one variant: enqueue ``count`` no-op tasks, drain them with a real worker."""
     import django
@@ -123,7 +146,10 @@ def inner(db: str, variant: str, count: int) -> dict[str, float]:
         worker.wait(60)
     span = TaskExecution.objects.aggregate(a=Min("started_at"), b=Max("completed_at"))
     done = TaskExecution.objects.filter(status="completed").count()
+    enqueue_cpu, run_cpu = cpu_per_task(count)
     return {
+        "enqueue_cpu_ms": enqueue_cpu,
+        "run_cpu_ms": run_cpu,
         "enqueue_per_s": count / enqueue_seconds,
         "enqueue_p50_ms": statistics.median(latencies) * 1000,
         "drain_per_s": done / (span["b"] - span["a"]).total_seconds() if done == count else float("nan"),
@@ -147,10 +173,12 @@ def prepare(db: str) -> None:
 
 
 ROWS: list[tuple[str, str, str, bool | None]] = [
+    ("enqueue CPU per task (ms)", "enqueue_cpu_ms", "{:.3f}", False),
+    ("run_execution CPU per task, in process (ms)", "run_cpu_ms", "{:.3f}", False),
     ("enqueue (tasks/s)", "enqueue_per_s", "{:.0f}", True),
     ("enqueue p50 (ms)", "enqueue_p50_ms", "{:.3f}", False),
-    ("drain (tasks/s)", "drain_per_s", "{:.0f}", True),
-    ("worker CPU per task (ms)", "worker_cpu_ms_per_task", "{:.3f}", False),
+    ("drain by rail_tasks_worker (tasks/s)", "drain_per_s", "{:.0f}", True),
+    ("worker processes' CPU per task (ms)", "worker_cpu_ms_per_task", "{:.3f}", False),
     ("the plugin's hooks, CPU per task (µs)", "hooks_us_per_task", "{:.1f}", None),
 ]
 

@@ -84,7 +84,7 @@ MAX_PROGRESS_EVENTS: Final = 50
 _tracer = trace.get_tracer("rail_tasks_otel", __version__)
 
 #: The producer span started by ``rail_tasks_enqueue_metadata``, ended by ``rail_tasks_enqueue``.
-_pending: ContextVar[tuple[Span, dict[str, str]] | None] = ContextVar("rail_tasks_otel_pending_send", default=None)
+_pending: ContextVar[tuple[Span, dict[str, str], str] | None] = ContextVar("rail_tasks_otel_pending_send", default=None)
 #: Attempts running in this process, by execution id.
 _active: dict[str, AttemptSpan] = {}
 _active_lock = threading.Lock()
@@ -118,7 +118,7 @@ def start_producer(task: Task[..., Any], retry_of: TaskExecution | None) -> dict
     span = _tracer.start_span(f"send {queue}", kind=SpanKind.PRODUCER, attributes=attributes, links=links)
     carrier = propagation.inject(span)
     # A span whose enqueue never reached its INSERT (validation failed) is replaced here and never exported.
-    _pending.set((span, carrier) if span.is_recording() else None)
+    _pending.set((span, carrier, attributes[TASK_NAME]) if span.is_recording() else None)
     return carrier
 
 
@@ -128,17 +128,12 @@ def end_producer(execution: TaskExecution) -> None:
     if pending is None:
         return
     _pending.set(None)
-    span, carrier = pending
+    span, carrier, task_name = pending
     if propagation.carrier_of(execution) != carrier:
         return  # not this execution's span: its enqueue failed before the INSERT
-    span.set_attributes(
-        {
-            MESSAGE_ID: str(execution.id),
-            TASK_NAME: execution.name,
-            DESTINATION: execution.queue,
-            BACKEND: execution.backend,
-        }
-    )
+    span.set_attribute(MESSAGE_ID, str(execution.id))
+    if execution.name != task_name:  # a rail ``name=`` option that differs from Django's task name
+        span.set_attribute(TASK_NAME, execution.name)
     span.end()
 
 

@@ -4,7 +4,8 @@ Run from the repository root (PostgreSQL on 127.0.0.1:5432 and Redis on 127.0.0.
 
     python -m benchmarks.celery            # 2,000 no-op tasks, worker concurrency 2
 
-Five variants share one prefork worker (concurrency 2) and one Redis (DB 2):
+Five variants share one prefork worker (concurrency 2) and one Redis (DB 2, or ``RAIL_BENCH_REDIS``;
+PostgreSQL database ``RAIL_BENCH_PG_NAME``, default ``bench_rail_celery``):
 ``rail`` (tracked in ``TaskExecution``, no Celery result), ``plain`` (result
 backend off), ``plain+results`` (results stored in Redis), ``plain_late``
 (``acks_late`` and ``reject_on_worker_lost``, the at-least-once options rail's
@@ -41,7 +42,7 @@ if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
 sys.path.insert(0, str(REPO))
 
 RUN = uuid.uuid4().hex[:8]
-REDIS = "redis://127.0.0.1:6379/2"
+REDIS = os.environ.get("RAIL_BENCH_REDIS", "redis://127.0.0.1:6379/2")
 ENV = {
     "DJANGO_SETTINGS_MODULE": "tests.settings",
     "RAIL_TASKS_TEST_DB": "postgres",
@@ -80,7 +81,8 @@ class Worker:
     """The prefork worker, consuming only an idle queue until told otherwise."""
 
     def __init__(self, concurrency: int, prefetch: int) -> None:
-        env = {**os.environ, **ENV, "PYTHONPATH": str(REPO), "CELERY_WORKER_PREFETCH_MULTIPLIER": str(prefetch)}
+        path = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH", "")]))
+        env = {**os.environ, **ENV, "PYTHONPATH": path, "CELERY_WORKER_PREFETCH_MULTIPLIER": str(prefetch)}
         command = [
             sys.executable, "-m", "celery", "-A", "tests.rail_tasks_celery.celery_app:app", "worker",
             "-P", "prefork", "-c", str(concurrency), "-Q", f"bench-{RUN}-idle", "-n", f"bench-{RUN}@%h",

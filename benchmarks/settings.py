@@ -6,6 +6,7 @@ SQLite file ``BENCH_SQLITE_PATH`` (default ``/tmp/rail-tasks-bench.sqlite3``).
 
 from __future__ import annotations
 
+import json
 import os
 
 os.environ.setdefault("RAIL_TASKS_TEST_DB", os.environ.get("BENCH_DB", "sqlite"))
@@ -30,3 +31,6 @@ else:
     _db["NAME"] = os.environ.get("BENCH_SQLITE_PATH", "/tmp/rail-tasks-bench.sqlite3")
 # Workers keep their connection between tasks (both queues run under the same setting).
 _db["CONN_MAX_AGE"] = None if os.environ.get("BENCH_PERSISTENT", "1") == "1" else 0
+# benchmarks/database.py --sqlite-settings: the SQLite OPTIONS under test (JSON), instead of the test settings'.
+if "BENCH_SQLITE_OPTIONS" in os.environ and not _db["ENGINE"].endswith("postgresql"):
+    _db["OPTIONS"] = json.loads(os.environ["BENCH_SQLITE_OPTIONS"])

@@ -2,34 +2,32 @@
 
 from __future__ import annotations
 
+import os
 import time
 
 from django.tasks import task as django_task
 
 import rail_tasks
 
-#: Filled by the task bodies when BENCH_PICKUP_FILE is set: enqueue -> start latency samples.
-_PICKUP_FILE = None
 
+def _body(stamp: bool) -> None:
+    """No work; with ``stamp``, write the wall-clock time of this first line to the benchmark's pipe.
 
-def _body(sent_at: float) -> None:
-    """No work; records pickup latency (enqueue wall time -> start) when measuring it."""
-    if sent_at:
-        import os
-
-        path = os.environ.get("BENCH_PICKUP_FILE")
-        if path:
-            with open(path, "a") as handle:
-                handle.write(f"{time.time() - sent_at}\n")
+    ``BENCH_PICKUP_FD`` names a pipe the benchmark created and the worker inherited
+    (children of the worker's supervisor inherit it too); one short write is atomic.
+    """
+    if stamp:
+        now = time.time()
+        os.write(int(os.environ["BENCH_PICKUP_FD"]), f"{now!r}\n".encode())
 
 
 @rail_tasks.task(max_retries=0)
-def rail_noop(sent_at: float = 0.0) -> None:
+def rail_noop(stamp: bool = False) -> None:
     """rail-tasks' no-op."""
-    _body(sent_at)
+    _body(stamp)
 
 
 @django_task(backend="dtdb")
-def dtdb_noop(sent_at: float = 0.0) -> None:
+def dtdb_noop(stamp: bool = False) -> None:
     """django-tasks-db's no-op."""
-    _body(sent_at)
+    _body(stamp)

@@ -6,6 +6,8 @@ one is missing). Plugins are registered with the ``plugin`` fixture, for one tes
 
 from __future__ import annotations
 
+import os
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -17,7 +19,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 
 import rail_tasks
-from rail_tasks import Status, TaskExecution, TaskTimeout, hookimpl
+from rail_tasks import Status, TaskExecution, TaskTimeout, hookimpl, hookspecs
 from rail_tasks.backends import backend_path, registered_backends
 from tests.taskapp import tasks
 from tests.taskapp.models import Ledger
@@ -664,3 +666,148 @@ def test_context_manager_reraising_the_task_error_is_not_a_plugin_failure(plugin
     result = tasks.always_fails.enqueue("own error")
     assert TaskExecution.objects.get(pk=result.id).error == "own error"
     assert not [r for r in caplog.records if r.name == "rail_tasks.plugins"]
+
+
+# ---------------------------------------------------------------------------
+# Hooks of the engine kit (0.2)
+# ---------------------------------------------------------------------------
+
+
+def test_hook_submitted(plugin: Register) -> None:
+    seen: list[tuple[str, str, str]] = []
+
+    class Submitted:
+        @hookimpl
+        def rail_tasks_submitted(self, execution: TaskExecution, message_id: str) -> None:
+            seen.append((str(execution.id), message_id, db_status(execution)))
+
+    plugin(Submitted(), "submitted")
+    with transaction.atomic():
+        waiting = tasks.add.using(backend="database").enqueue(1, 2)
+        assert seen == [], "fired before the transaction committed"
+    assert seen == [(waiting.id, waiting.id, "pending")]  # the row is the database backend's message
+
+    seen.clear()
+    with transaction.atomic():
+        tasks.add.using(backend="database").enqueue(3, 4)
+        transaction.set_rollback(True)
+    assert seen == [], "fired for a rolled-back enqueue"
+
+
+def test_hook_worker_start(plugin: Register) -> None:
+    from rail_tasks.engine import process
+
+    started: list[str] = []
+
+    class Starts:
+        @hookimpl
+        def rail_tasks_worker_start(self, worker_id: str) -> None:
+            started.append(worker_id)
+
+    plugin(Starts(), "starts")
+    pid = os.getpid()
+    saved = process._started.pop(pid, None), pid in process._stopped
+    try:
+        process.worker_started("w-1")
+        process.worker_started("w-1 again")  # once per process
+        assert started == ["w-1"]
+    finally:
+        process._started.pop(pid, None)
+        process._stopped.discard(pid)
+        if saved[0] is not None:
+            process._started[pid] = saved[0]
+
+
+def test_hook_worker_stop(plugin: Register) -> None:
+    from rail_tasks.engine import process
+
+    stopped: list[str] = []
+
+    class Stops:
+        @hookimpl
+        def rail_tasks_worker_stop(self, worker_id: str) -> None:
+            stopped.append(worker_id)
+
+    plugin(Stops(), "stops")
+    pid = os.getpid()
+    try:
+        process.worker_stopping()
+        assert stopped == []  # never started here
+        process.worker_started("w-2")
+        process.worker_stopping()
+        process.worker_stopping()
+        assert stopped == ["w-2"]
+    finally:
+        process._started.pop(pid, None)
+        process._stopped.discard(pid)
+
+
+def test_hook_cancel_requested(plugin: Register) -> None:
+    seen: list[tuple[str, bool]] = []
+
+    class Requested:
+        @hookimpl
+        def rail_tasks_cancel_requested(self, execution: TaskExecution) -> None:
+            seen.append((execution.status, execution.cancel_requested))
+
+    plugin(Requested(), "requested")
+    waiting = tasks.add.using(backend="database").enqueue(1, 1)
+    rail_tasks.cancel_execution(waiting.id)
+    assert seen == []  # a waiting execution is cancelled at once: rail_tasks_cancel only
+    running = tasks.computes_until_stopped.using(backend="thread").enqueue(30)
+    wait_for(running.id, Status.RUNNING)
+    rail_tasks.cancel_execution(running.id)
+    assert seen == [("running", True)]
+    wait_for(running.id, Status.CANCELLED)
+
+
+def test_hook_enqueue_metadata_on_a_manual_retry(plugin: Register) -> None:
+    calls: list[Any] = []
+
+    class Context:
+        @hookimpl
+        def rail_tasks_enqueue_metadata(self, retry_of: TaskExecution | None) -> dict[str, Any]:
+            calls.append(None if retry_of is None else dict(retry_of.metadata))
+            return {"trace": f"t{len(calls)}"}
+
+    plugin(Context(), "context")
+    failed = tasks.always_fails.enqueue("once")
+    assert TaskExecution.objects.get(pk=failed.id).metadata["trace"] == "t1"
+    rail_tasks.retry_execution(failed.id)
+    assert calls[0] is None
+    assert calls[1]["trace"] == "t1"  # the retry sees the old context...
+    assert TaskExecution.objects.get(pk=failed.id).metadata["trace"] == "t2"  # ...and carries fresh context
+
+
+def _protocol() -> list[str]:
+    """The worker's hook order for a completed attempt, as hookspecs.py's docstring writes it."""
+    doc = hookspecs.__doc__ or ""
+    block = doc[doc.index("Worker, one attempt") : doc.index("An outcome recorded outside")]
+    order: list[str] = []
+    for raw in block.splitlines():
+        line = raw.strip()
+        if line.startswith(("|", "the task function")):
+            continue  # the alternatives to a completion; progress (none in this run)
+        for event, hook in re.findall(r'(?:rail_tasks_)?notify\("(\w+)"\)|rail_tasks_(\w+)', line):
+            if event:
+                order.append(f"notify:{event}")
+            elif hook == "execution_context":
+                order.append("context:enter" if "entered" in line else "context:exit")
+            else:
+                order.append(hook)
+    return order
+
+
+def test_hook_protocol_is_the_one_hookspecs_writes(plugin: Register) -> None:
+    """The order of hooks in one attempt, as run, is the one hookspecs.py's module docstring writes down."""
+    sequence = plugin(Sequence(), "sequence")
+    assert isinstance(sequence, Sequence)
+    tasks.add.using(backend="thread").enqueue(1, 2)
+    result = TaskExecution.objects.order_by("-created_at").first()
+    assert result is not None
+    wait_for(result.pk, Status.COMPLETED)
+    deadline = time.monotonic() + 5
+    while "context:exit" not in sequence.events and time.monotonic() < deadline:
+        time.sleep(0.01)
+    worker = [e for e in sequence.events if e not in {"enqueue_metadata", "enqueue", "notify:enqueued", "submitted"}]
+    assert worker == _protocol()

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import django.tasks as django_tasks
 import pytest
 from django.tasks import TaskResultStatus
 from django.tasks.signals import task_enqueued, task_finished, task_started
 
+import rail_tasks
 from rail_tasks import InvalidTaskArguments, Status, TaskExecution
 from tests.taskapp import tasks
 
@@ -128,3 +130,30 @@ def test_signals_fire_in_order() -> None:
         for signal, receiver in receivers:
             signal.disconnect(receiver)
     assert seen == ["enqueued:READY", "started:RUNNING", "finished:SUCCESSFUL"]
+
+
+def test_results_of_a_task_declared_for_another_alias_name_the_execution_alias_with_one_bound_task() -> None:
+    """A worker builds two results per execution (started, finished): the task is bound to its alias once."""
+    from django.tasks import task_backends
+
+    backend = task_backends["database"]
+    execution = TaskExecution.objects.create(
+        name="add", task_path="tests.taskapp.tasks.add", backend="database", args=[1, 2]
+    )
+    first = backend.to_task_result(execution, tasks.add)
+    second = backend.to_task_result(execution, tasks.add)
+    assert tasks.add.backend == "default"
+    assert (first.backend, first.task.backend, first.task.func) == ("database", "database", tasks.add.func)
+    assert second.task is first.task
+
+
+def test_task_options_are_declared_once_and_a_typo_names_the_closest() -> None:
+    from dataclasses import fields
+
+    from rail_tasks.task import ExecutionOptions, RailTask, TaskOptions
+
+    rail_fields = {f.name for f in fields(RailTask)} - {f.name for f in fields(django_tasks.Task)}
+    assert rail_fields <= set(TaskOptions.__annotations__)
+    assert {f.name for f in fields(ExecutionOptions)} <= set(TaskOptions.__annotations__)
+    with pytest.raises(TypeError, match=r"unknown option 'max_retry'. Did you mean 'max_retries'\?"):
+        rail_tasks.task(max_retry=3)  # type: ignore[call-overload]

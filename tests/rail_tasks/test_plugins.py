@@ -176,10 +176,14 @@ def test_plugin_with_an_unknown_hook_is_reported_and_skipped(install: Install) -
     info = infos_by_name()["core5_typo"]
     assert info.status == "failed"
     assert "unknown hook 'rail_tasks_compelte'" in info.error
+    assert "did you mean 'rail_tasks_complete'?" in info.error
     assert get_plugin_manager().get_plugin("core5_typo") is None
-    assert [m.id for m in run_checks(tags=[Tags.compatibility]) if m.id.startswith("rail_tasks.W001")] == [
-        "rail_tasks.W001"
-    ]
+    (warning,) = [m for m in run_checks(tags=[Tags.compatibility]) if m.id == "rail_tasks.W001"]
+    assert warning.msg.startswith("rail-tasks plugin 'core5_typo' (core5_typo_hooks) does not fit the hookspecs")
+    assert "unknown hook 'rail_tasks_compelte'" in warning.msg
+    assert "did you mean 'rail_tasks_complete'?" in warning.msg
+    assert "Install its dependencies" not in (warning.hint or "")
+    assert "hook" in (warning.hint or "")
 
 
 def test_plugin_asking_for_an_argument_the_spec_lacks_is_skipped(install: Install) -> None:

@@ -132,6 +132,15 @@ def test_other_users_and_missing_ids_get_the_same_404(owner: Any, other: Any) ->
     assert hidden.json() == NOT_FOUND
 
 
+@pytest.mark.parametrize("bad_id", ["not-a-uuid", "123", "0" * 40])
+def test_an_id_that_is_not_a_uuid_gets_the_same_json_404(owner: Any, bad_id: str) -> None:
+    missing = session_client(owner).get(detail(uuid.uuid4()))
+    for response in (session_client(owner).get(detail(bad_id)), token_client(owner).post(cancel(bad_id))):
+        assert response.status_code == 404
+        assert response["Content-Type"] == "application/json"
+        assert response.content == missing.content
+
+
 def test_anonymous_is_refused(owner: Any) -> None:
     row = pending_for(owner)
     for response in (Client().get(detail(row.id)), Client().post(cancel(row.id))):

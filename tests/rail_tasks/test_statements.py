@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from typing import Any
+from uuid import UUID
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -17,6 +18,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from rail_tasks import Status, TaskExecution, statements
+from tests.taskapp import tasks
 
 pytestmark = pytest.mark.django_db
 
@@ -50,6 +52,63 @@ def _columns(row: TaskExecution) -> dict[str, Any]:
 
 def _stored(row: TaskExecution) -> dict[str, Any]:
     return _columns(TaskExecution.objects.get(pk=row.pk))
+
+
+_NOW = timezone.now()
+
+
+def _new(**fields: Any) -> TaskExecution:
+    values: dict[str, Any] = {
+        "name": "twin",
+        "task_path": "tests.taskapp.tasks.add",
+        "backend": "database",
+        "queue": "orders",
+        "priority": -7,
+        "args": [1, {"nested": ["é", 2.5, None]}],
+        "kwargs": {"flag": True, "when": "2026-12-02T10:00:00+00:00"},
+        "metadata": {"traceparent": "00-abc-def-01"},
+        "max_retries": 2,
+        "retry_delay": 1.5,
+        "retry_backoff": False,
+        "timeout": 12.5,
+        "track_progress": False,
+        "run_after": _NOW + timedelta(minutes=5),
+    }
+    values.update(fields)
+    return TaskExecution(**values)
+
+
+@pytest.mark.parametrize("owned", [False, True], ids=["no-owner", "owner"])
+def test_insert_execution_writes_what_save_does(owned: bool) -> None:
+    owner = get_user_model().objects.create(username="owner") if owned else None
+    fast = _new(owner=owner)
+    orm = _new(owner=owner, created_at=fast.created_at)
+    with CaptureQueriesContext(connection) as queries:
+        assert statements.insert_execution(fast, using="default") is True
+    orm.save(force_insert=True)
+    assert len(queries) == 1
+    assert _stored(fast) == _stored(orm)
+    assert _columns(fast) == _columns(orm)  # the instance as save() leaves it
+    assert (fast._state.adding, fast._state.db) == (orm._state.adding, orm._state.db) == (False, "default")
+
+
+def test_insert_execution_leaves_the_insert_to_save_when_model_signals_listen() -> None:
+    from django.db.models.signals import post_save
+
+    seen: list[Any] = []
+
+    def receiver(sender: Any, instance: TaskExecution, created: bool, **kwargs: Any) -> None:
+        seen.append((instance.pk, created))
+
+    post_save.connect(receiver, sender=TaskExecution)
+    try:
+        row = _new()
+        assert statements.insert_execution(row, using="default") is False
+        assert not TaskExecution.objects.filter(pk=row.pk).exists()
+        result = tasks.add.using(backend="database").enqueue(1, 2)
+        assert seen == [(UUID(result.id), True)]  # the backend saved it through the ORM instead
+    finally:
+        post_save.disconnect(receiver, sender=TaskExecution)
 
 
 @pytest.mark.parametrize(
@@ -108,14 +167,41 @@ def test_queryset_claim_by_id_reads_back_where_update_cannot_return_rows(monkeyp
     assert TaskExecution.objects.claim_by_id(row.pk, "w", 5) is None
 
 
+@pytest.mark.parametrize("form", ["subquery", "placeholders"])
+def test_claim_in_writes_and_returns_what_the_orm_claim_does(form: str) -> None:
+    """The worker's batch claim: two ready rows and one running, claimed through a subquery or listed ids."""
+    fast_a, orm_a = _twins(priority=5)
+    fast_b, orm_b = _twins(status=Status.RETRYING, attempts=1, started_at=timezone.now() - timedelta(minutes=1))
+    busy, _ = _twins()
+    TaskExecution.objects.filter(pk=busy.pk).update(status=Status.RUNNING, attempts=1, worker_id="other")
+    ids = [TaskExecution._meta.pk.get_db_prep_value(row.pk, connection) for row in (fast_a, fast_b, busy)]
+    if form == "subquery":
+        table, column = connection.ops.quote_name(TaskExecution._meta.db_table), connection.ops.quote_name("id")
+        sql, params = f"SELECT {column} FROM {table} WHERE {column} IN (%s, %s, %s)", ids
+    else:
+        sql, params = "%s, %s, %s", ids
+    now = timezone.now()
+    with CaptureQueriesContext(connection) as queries:
+        claimed = statements.claim_in(
+            TaskExecution, sql, params, "w@host", now, now + timedelta(seconds=30), using="default"
+        )
+    expected = TaskExecution.objects.filter(pk__in=[orm_a.pk, orm_b.pk]).claim_and_fetch(
+        "w@host", 30, now=now, started=False
+    )
+    assert len(queries) == 1
+    assert sorted(row.pk for row in claimed) == sorted([fast_a.pk, fast_b.pk])  # not the running one
+    by_priority = sorted(claimed, key=lambda row: -row.priority)
+    assert [_columns(row) for row in by_priority] == [_columns(row) for row in expected]
+    assert [_stored(fast_a), _stored(fast_b)] == [_stored(orm_a), _stored(orm_b)]
+    assert TaskExecution.objects.get(pk=busy.pk).worker_id == "other"
+    assert all(row._state.db == "default" and not row._state.adding for row in claimed)
+
+
 def _running_twins(**fields: Any) -> tuple[TaskExecution, TaskExecution]:
     fast, orm = _twins(**fields)
     now = timezone.now()
     TaskExecution.objects.filter(pk__in=[fast.pk, orm.pk]).claim("w", 30, now=now)
     return TaskExecution.objects.get(pk=fast.pk), TaskExecution.objects.get(pk=orm.pk)
-
-
-_NOW = timezone.now()
 
 
 @pytest.mark.parametrize(
@@ -177,3 +263,62 @@ def test_transitions_use_one_query_and_update_the_instance() -> None:
         "heartbeat_at": None,
     }
     assert not row.finish_failed(1, error="late", exception_class="X", traceback="", expires_at=None)
+
+
+postgres_only = pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL only")
+
+
+@pytest.fixture
+def fresh_session() -> None:
+    """No statement prepared on this connection yet (an earlier test may have prepared some)."""
+    with connection.cursor() as cursor:
+        cursor.execute("DEALLOCATE ALL")
+    connection.__dict__.pop("_rail_tasks_prepared", None)
+
+
+@postgres_only
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("fresh_session")
+def test_worker_statements_are_prepared_once_per_session_in_autocommit() -> None:
+    first, second = _twins()
+    now = timezone.now()
+    with CaptureQueriesContext(connection) as queries:
+        assert _claim(first.pk, "w", now, None) is not None
+        assert _claim(second.pk, "w", now, None) is not None
+    assert [query["sql"].split()[0] for query in queries] == ["PREPARE", "EXECUTE", "EXECUTE"]
+    fast, orm = _running_twins()
+    assert statements.update_running_attempt(fast, 1, {"status": Status.COMPLETED, "progress": 100}) is True
+    assert TaskExecution.objects.filter(pk=orm.pk).update(status=Status.COMPLETED, progress=100) == 1
+    assert _stored(fast) == _stored(orm)
+
+
+@postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_worker_statements_stay_plain_inside_a_transaction() -> None:
+    from django.db import transaction
+
+    row, _ = _twins()
+    with transaction.atomic(), CaptureQueriesContext(connection) as queries:
+        assert _claim(row.pk, "w", timezone.now(), None) is not None
+    assert [query["sql"].split()[0] for query in queries] == ["UPDATE"]
+
+
+@postgres_only
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("fresh_session")
+def test_worker_statements_fall_back_to_plain_sql_when_the_server_forgets_them() -> None:
+    """A pooler that moves the client to another session (PgBouncer in transaction mode) loses prepared statements."""
+    first, second = _twins()
+    third, _ = _twins()
+    try:
+        assert _claim(first.pk, "w", timezone.now(), None) is not None
+        with connection.cursor() as cursor:
+            cursor.execute("DEALLOCATE ALL")  # what a session switch looks like to this client
+        with CaptureQueriesContext(connection) as queries:
+            claimed = _claim(second.pk, "w", timezone.now(), None)
+            assert _claim(third.pk, "w", timezone.now(), None) is not None
+        assert claimed is not None
+        assert claimed.attempts == 1
+        assert [query["sql"].split()[0] for query in queries] == ["EXECUTE", "UPDATE", "UPDATE"]
+    finally:
+        statements._unprepared.discard("default")

@@ -28,7 +28,7 @@ def _options(app: str) -> dict[str, Any]:
         "time_limit_grace": 1,
         "lease_seconds": 4,
         "heartbeat_seconds": 1,
-        "sweep_interval": 1,
+        "reap_interval": 1,
         "resubmit_after": 4,
     }
 

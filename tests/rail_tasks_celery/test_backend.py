@@ -1,10 +1,12 @@
-"""CeleryBackend without a worker: registration, message mapping, checks, sweeper passes."""
+"""CeleryBackend without a worker: registration, message mapping, checks, reaper passes."""
 
 from __future__ import annotations
 
 import inspect
 import logging
 import re
+import subprocess
+import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -15,10 +17,11 @@ from django.utils import timezone
 
 from rail_tasks import Status, TaskExecution
 from rail_tasks.backends import registered_backends
+from rail_tasks.engine import Reaper
 from rail_tasks_celery import TASK_NAME, CeleryBackend
 from rail_tasks_celery.broker import BrokerInfo
-from rail_tasks_celery.sweeper import Sweeper
 from rail_tasks_celery.worker import celery_task_id_of, delivery_worker_id
+from tests.process import subprocess_env
 from tests.rail_tasks_celery.settings_extra import run_id
 from tests.taskapp import tasks
 
@@ -75,24 +78,25 @@ def test_message_for_a_plain_execution() -> None:
 
 @pytest.mark.django_db
 def test_message_maps_queue_timeout_and_delay() -> None:
-    run_after = timezone.now() + timedelta(seconds=5)
-    message = _backend().message(_execution(queue="orders", timeout=3), run_after)
+    message = _backend().message(_execution(queue="orders", timeout=3), 5.0)
     assert message["queue"] == f"rt-{run_id()}-orders"
-    assert (message["soft_time_limit"], message["time_limit"]) == (3.0, 4.0)
-    assert message["eta"] == run_after
+    # The kit's heartbeat stops the task at its timeout; Celery's hard limit is the backstop.
+    assert "soft_time_limit" not in message
+    assert message["time_limit"] == 4.0
+    assert message["countdown"] == 5.0
 
 
 @pytest.mark.django_db
 def test_delay_past_the_visibility_timeout_is_sent_in_hops() -> None:
     backend = _backend()
-    run_after = timezone.now() + timedelta(hours=3)
-    message = backend.message(_execution(), run_after)
+    before = timezone.now()
+    message = backend.message(_execution(), 3 * 3600)
     assert message["countdown"] == backend.broker.max_countdown == 16.0
-    assert message["kwargs"]["not_before"] == run_after.isoformat()
-    assert "eta" not in message
+    not_before = timezone.datetime.fromisoformat(message["kwargs"]["not_before"])
+    assert before + timedelta(hours=3) <= not_before <= timezone.now() + timedelta(hours=3)
     # RabbitMQ has no visibility timeout: one message with the whole delay.
-    amqp = _backend("celery_amqp").message(_execution(), run_after)
-    assert amqp["eta"] == run_after
+    amqp = _backend("celery_amqp").message(_execution(), 3 * 3600)
+    assert amqp["countdown"] == 3 * 3600
     assert "not_before" not in amqp["kwargs"]
 
 
@@ -132,6 +136,58 @@ def test_check_warns_when_celery_closes_connections_after_every_task() -> None:
     assert backend.check() == []
 
 
+@pytest.mark.parametrize("missing", ["redis", "packaging"])
+def test_check_reports_a_transport_whose_library_is_not_installed(missing: str) -> None:
+    # `pip install "rail-tasks[celery]"` alone brings neither redis nor packaging, which kombu's Redis transport needs:
+    # a process where the module cannot be imported, as in such a virtualenv.
+    script = f"""
+import sys
+sys.modules[{missing!r}] = None
+import django
+django.setup()
+from django.tasks import task_backends
+for error in task_backends["celery"].check():
+    print("CHECK", error.id, error.msg, "HINT", error.hint)
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=subprocess_env(), capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    (line,) = [line for line in done.stdout.splitlines() if line.startswith("CHECK ")]
+    assert line.startswith(
+        "CHECK rail_tasks_celery.E003 The broker transport 'redis' of the Celery app of TASKS['celery']"
+    )
+    assert 'pip install "rail-tasks-celery[redis]"' in line
+
+
+def test_check_names_a_misspelt_option() -> None:
+    from rail_tasks.backend_options import check_tasks_options
+
+    tasks_setting = {"typo": {"BACKEND": "rail_tasks_celery.CeleryBackend", "OPTIONS": {"reap_intervl": 5}}}
+    (error,) = check_tasks_options(tasks_setting)
+    assert (error.id, error.msg) == ("rail_tasks.E002", "TASKS['typo']['OPTIONS'] has an unknown key 'reap_intervl'.")
+    assert error.hint == "Did you mean 'reap_interval'?"
+
+
+def test_the_docs_settings_block_passes_the_checks() -> None:
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "celery.md").read_text()
+    (block,) = [b for b in re.findall(r"```python\n(.*?)```", docs, re.DOTALL) if "CELERY_BROKER_URL" in b]
+    namespace: dict[str, object] = {}
+    exec("\n".join(line for line in block.splitlines() if line.startswith("CELERY_")), namespace)
+    settings = {key: value for key, value in namespace.items() if key.startswith("CELERY_")}
+    assert "CELERY_DB_REUSE_MAX" in settings
+    app = Celery("docs", set_as_current=False)
+    app.config_from_object(settings, namespace="CELERY")
+    backend = CeleryBackend("docs", {"OPTIONS": {}})
+    backend.__dict__["app"] = app
+    assert [(error.id, error.msg) for error in backend.check()] == []
+
+
+def test_check_passes_when_the_transport_imports() -> None:
+    assert [error.id for error in _backend("celery").check()] == []
+    assert [error.id for error in _backend("celery_amqp").check()] == []
+
+
 @pytest.mark.django_db
 def test_unreachable_broker_is_logged_not_raised(caplog: pytest.LogCaptureFixture) -> None:
     backend = CeleryBackend("down", {"OPTIONS": {}})
@@ -139,29 +195,36 @@ def test_unreachable_broker_is_logged_not_raised(caplog: pytest.LogCaptureFixtur
     app.conf.task_publish_retry = False
     app.conf.broker_connection_timeout = 1
     backend.__dict__["app"] = app
-    with caplog.at_level(logging.ERROR, logger="rail_tasks.celery"):
-        backend.submit(_execution())
-    assert "sends it again later" in caplog.text
+    with caplog.at_level(logging.ERROR, logger="rail_tasks.engine"):
+        assert backend.submit(_execution()) is None
+    assert "the reaper sends it again" in caplog.text
 
 
 @pytest.mark.django_db
-def test_sweeper_records_lost_attempts_and_resends_stale_executions() -> None:
+def test_reaper_records_lost_attempts_and_resends_stale_executions() -> None:
     backend = _backend()
     long_ago = timezone.now() - timedelta(minutes=10)
-    lost = _execution(status=Status.RUNNING, attempts=1, max_retries=1, lease_expires_at=long_ago, worker_id="x@y")
+    lost = _execution(
+        status=Status.RUNNING,
+        attempts=1,
+        max_retries=1,
+        lease_expires_at=long_ago,
+        attempt_started_at=long_ago,
+        worker_id="x@y",
+    )
     alive = _execution(status=Status.RUNNING, attempts=1, lease_expires_at=timezone.now() + timedelta(minutes=1))
     stale = _execution(created_at=long_ago)
     fresh = _execution()
-    sweeper = Sweeper(backend.app)
-    assert sweeper.backends() == [backend]
-    assert sweeper.sweep(backend) == (1, 1)
+    reaper = Reaper(lambda: ["celery"], interval=backend.reap_interval, resubmit_after=backend.resubmit_after)
+    first = reaper.run_once()
+    assert (first.lost, first.released, first.resubmitted) == (1, 0, 1)  # the lost one is retried by the core
     lost.refresh_from_db()
     assert lost.status == Status.RETRYING
     assert lost.exception_class == "rail_tasks.exceptions.WorkerLost"
     alive.refresh_from_db()
     assert alive.status == Status.RUNNING
     assert {stale.status, fresh.status} == {Status.PENDING}
-    assert sweeper.sweep(backend) == (0, 0)  # sent once per resubmit_after
+    assert not reaper.run_once()  # each sent once per resubmit_after
 
 
 def test_generic_task_is_registered_on_the_apps() -> None:
@@ -179,6 +242,11 @@ def test_every_system_check_id_is_documented() -> None:
 
     source = Path(inspect.getfile(backend)).read_text()
     check_ids = set(re.findall(r'id="(rail_tasks_celery\.[EW]\d{3})"', source))
-    assert check_ids == {"rail_tasks_celery.E001", "rail_tasks_celery.E002", "rail_tasks_celery.W001"}
+    assert check_ids == {
+        "rail_tasks_celery.E001",
+        "rail_tasks_celery.E002",
+        "rail_tasks_celery.E003",
+        "rail_tasks_celery.W001",
+    }
     docs = (Path(__file__).resolve().parents[2] / "docs" / "celery.md").read_text()
     assert {i for i in check_ids if f"`{i}`" not in docs} == set()

@@ -98,6 +98,11 @@ def test_claim_and_fetch_reads_the_claim_back_where_update_cannot_return_rows(
     assert TaskExecution.objects.filter(pk=first.pk).claim_and_fetch("w2") == []
 
 
+def _run(queries: CaptureQueriesContext) -> list[str]:
+    """The statements sent, less PostgreSQL's ``PREPARE`` (once per session and statement, rail_tasks.statements)."""
+    return [query["sql"] for query in queries if not query["sql"].startswith("PREPARE ")]
+
+
 def test_a_batch_claim_is_one_statement_on_postgresql() -> None:
     for i in range(5):
         _row(str(i))
@@ -105,7 +110,7 @@ def test_a_batch_claim_is_one_statement_on_postgresql() -> None:
         claimed = _claim(limit=3)
     assert len(claimed) == 3
     if connection.vendor == "postgresql":
-        assert len(queries) == 1, [query["sql"] for query in queries]
+        assert len(_run(queries)) == 1, _run(queries)
     else:  # SQLite: look without the lock; BEGIN IMMEDIATE, pick ids, UPDATE ... RETURNING, COMMIT
         assert len(queries) == 5, [query["sql"] for query in queries]
         assert queries[3]["sql"].startswith("UPDATE")
@@ -118,7 +123,7 @@ def test_running_an_execution_by_id_costs_two_queries() -> None:
         finished = run_execution(row.pk, worker_id="engine:1")
     assert finished is not None
     assert (finished.status, finished.attempts, finished.worker_id) == ("completed", 1, "engine:1")
-    assert len(queries) == 2, [query["sql"] for query in queries]  # claim ... RETURNING, then finish
+    assert len(_run(queries)) == 2, _run(queries)  # claim ... RETURNING, then finish
     assert run_execution(row.pk) is None  # a second delivery finds nothing to claim
 
 
@@ -264,6 +269,45 @@ def test_enqueue_notifies_listeners_on_commit_only() -> None:
 
 
 @postgres_only
+def test_enqueue_inserts_and_notifies_in_one_round_trip() -> None:
+    """The INSERT and the NOTIFY share one statement; a deferred row wakes nobody (workers poll for it)."""
+    listener = Listener("default")
+    listener.connect()
+    try:
+        with CaptureQueriesContext(connection) as queries:
+            result = tasks_db.other_queue.using(backend="database").enqueue("a")
+        assert len(queries) == 1
+        assert "pg_notify" in queries[0]["sql"]
+        assert _payloads(listener) == ["other"]
+        assert TaskExecution.objects.get(pk=result.id).queue == "other"
+        later = timezone.now() + timedelta(hours=1)
+        with CaptureQueriesContext(connection) as queries:
+            tasks_db.record.using(backend="database", run_after=later).enqueue("b")
+        assert len(queries) == 1
+        assert "pg_notify" not in queries[0]["sql"]
+        assert _payloads(listener, 0.3) == []
+    finally:
+        listener.close()
+
+
+@postgres_only
+def test_enqueue_notifies_on_commit_with_server_side_binding() -> None:
+    """Server-side binding takes one statement per call: the NOTIFY follows on commit, as before."""
+    listener = Listener("default")
+    listener.connect()
+    options = connection.settings_dict["OPTIONS"]
+    options["server_side_binding"] = True
+    try:
+        with transaction.atomic():
+            tasks_db.record.using(backend="database").enqueue("a")
+            assert _payloads(listener, 0.2) == []
+        assert _payloads(listener) == ["default"]
+    finally:
+        del options["server_side_binding"]
+        listener.close()
+
+
+@postgres_only
 def test_listener_notices_a_terminated_connection_and_reconnects() -> None:
     listener = Listener("default")
     listener.connect()
@@ -278,3 +322,22 @@ def test_listener_notices_a_terminated_connection_and_reconnects() -> None:
         assert _payloads(listener) == ["default"]
     finally:
         listener.close()
+
+
+@postgres_only
+def test_a_delivery_claims_on_a_new_connection_when_the_kept_one_was_closed_by_the_server() -> None:
+    """Engines keep connections between tasks; a restart or idle timeout must not fail the next delivery."""
+    import psycopg
+
+    row = _row("after a restart", task_path="tests.taskapp.tasks_db.noop", args=[])
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        (pid,) = cursor.fetchone()
+    settings = connection.settings_dict
+    with psycopg.connect(
+        host=settings["HOST"], user=settings["USER"], dbname=settings["NAME"], autocommit=True
+    ) as other:
+        other.execute("SELECT pg_terminate_backend(%s)", [pid])
+    finished = run_execution(row.pk, worker_id="engine:1")
+    assert finished is not None
+    assert (finished.status, finished.attempts) == ("completed", 1)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import signal
+import time
 from collections import Counter
 from typing import Any
 
@@ -10,6 +12,7 @@ import pytest
 from django.db import transaction
 
 from rail_tasks import Status, TaskExecution, cancel_execution
+from tests.process import subprocess_env
 from tests.taskapp import tasks, tasks_db
 from tests.taskapp.models import Ledger
 
@@ -38,6 +41,7 @@ def test_burst_runs_every_kind_of_task_and_exits(start_worker: Any) -> None:
     assert worker.wait(60) == 0, worker.text()
     rows = {str(row.pk): row for row in TaskExecution.objects.all()}
     assert [rows[r.id].status for r in results] == ["completed"] * 4 + ["failed"]
+    assert "signal again" not in worker.text()  # nobody signalled: the queue ran empty
     assert rows[results[0].id].result == 5
     assert rows[results[1].id].result == 42
     assert rows[results[2].id].result["value"] == 7
@@ -103,6 +107,7 @@ def test_sigterm_lets_running_tasks_finish_and_claims_nothing_more(start_worker:
     worker.signal(signal.SIGTERM)
     assert worker.wait(30) == 0, worker.text()
     assert [TaskExecution.objects.get(pk=r.id).status for r in running] == ["completed"] * 2
+    assert "(signal again to stop now)" in worker.text()
     assert [TaskExecution.objects.get(pk=r.id).status for r in waiting] == ["pending"] * 3
     assert Ledger.objects.filter(event="start").count() == 2
 
@@ -197,3 +202,25 @@ def test_stale_worker_late_write_is_rejected(start_worker: Any) -> None:
     row.refresh_from_db()
     assert (row.status, row.attempts, row.result) == ("completed", 2, 2)
     assert stale.alive()
+
+
+def test_reload_restarts_the_worker_when_a_python_file_changes(start_worker: Any, tmp_path: Any) -> None:
+    # A settings module of its own, so the test can change a file the worker imported.
+    (tmp_path / "reload_settings.py").write_text("from tests.settings import *  # noqa: F403\n")
+    env = subprocess_env(DJANGO_SETTINGS_MODULE="reload_settings")
+    env["PYTHONPATH"] = os.pathsep.join([str(tmp_path), env["PYTHONPATH"]])
+    worker = start_worker("--reload", env=env)
+
+    def starts() -> int:
+        return worker.text().count("(database), ")
+
+    wait_until(lambda: starts() == 1)
+    first = _on(tasks.add).enqueue(1, 2)
+    assert wait_status(first.id, Status.COMPLETED).result == 3
+    time.sleep(1.1)  # the reloader compares modification times with a one-second resolution on some filesystems
+    (tmp_path / "reload_settings.py").write_text("from tests.settings import *  # noqa: F403\n# changed\n")
+    wait_until(lambda: starts() == 2, message=worker.text())
+    assert "reload_settings.py changed, restarting" in worker.text()
+    second = _on(tasks.add).enqueue(2, 3)
+    assert wait_status(second.id, Status.COMPLETED).result == 5
+    assert worker.alive()

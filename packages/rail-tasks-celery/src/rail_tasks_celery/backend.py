@@ -2,13 +2,14 @@
 
 Transport only: each submit sends one message, "run execution <id>", to the
 generic task :data:`rail_tasks_celery.TASK_NAME`; the worker hands the id to
-:func:`rail_tasks.run_execution`, which owns the whole lifecycle.
+the engine kit's :func:`rail_tasks.engine.deliver`, which owns the rest.
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from collections.abc import Mapping
+from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
 from uuid import UUID, uuid4
@@ -19,10 +20,11 @@ from django.tasks.base import DEFAULT_TASK_QUEUE_NAME
 from django.utils import timezone
 from kombu.exceptions import OperationalError
 
-from rail_tasks import RailBackend, task_settings
+from rail_tasks import docs_url, task_settings
+from rail_tasks.backend_options import OptionSpec, setting_option
+from rail_tasks.engine import BrokerBackend
 from rail_tasks_celery.broker import BrokerInfo, resolve_app
-from rail_tasks_celery.interrupts import CANCEL_SIGNAL
-from rail_tasks_celery.worker import TASK_NAME, celery_task_id_of
+from rail_tasks_celery.worker import CANCEL_SIGNAL, TASK_NAME, celery_task_id_of
 
 if TYPE_CHECKING:
     from rail_tasks import TaskExecution
@@ -32,42 +34,32 @@ __all__ = ["CeleryBackend"]
 logger = logging.getLogger("rail_tasks.celery")
 
 
-class CeleryBackend(RailBackend):
+class CeleryBackend(BrokerBackend):
     """Django Tasks backend that runs rail-tasks executions on the user's Celery workers.
 
-    ``OPTIONS`` (all optional):
+    ``OPTIONS`` (all optional), besides the engine kit's (``lease_seconds``,
+    ``heartbeat_seconds``, ``reap_interval``, ``resubmit_after``,
+    ``time_limit_grace``: see :class:`rail_tasks.engine.BrokerBackend`):
 
     * ``celery_app``: dotted path of the Celery app (default: the ``celery_app``
       task setting, else Celery's current app);
     * ``queue_prefix``: prepended to every queue name except the default one,
-      which maps to the app's ``task_default_queue``;
-    * ``time_limit_grace``: seconds between the soft time limit (the task's
-      ``timeout``) and the hard one that kills the child (default 5);
-    * ``lease_seconds`` / ``heartbeat_seconds``: lease of a running attempt and
-      how often it is renewed (default: the ``lease_seconds`` and
-      ``heartbeat_seconds`` task settings);
-    * ``sweep_interval``: seconds between two passes of the worker's sweeper
-      (default 30); ``resubmit_after``: seconds an execution may stay due but
-      not started before it is sent again (default 300).
+      which maps to the app's ``task_default_queue``.
+
+    A task's ``timeout`` is enforced by the kit's heartbeat in the pool child;
+    Celery's hard ``time_limit`` (``timeout + time_limit_grace``) is the backstop.
     """
 
-    supports_defer = True
-    supports_priority = True
-    supports_async_task = True
-    supports_get_result = True
-    supports_timeout: ClassVar[bool] = True
-    supports_cancel_running: ClassVar[bool] = True
+    option_specs: ClassVar[Mapping[str, OptionSpec]] = {
+        **BrokerBackend.option_specs,
+        "celery_app": setting_option("celery_app"),
+        "queue_prefix": OptionSpec("queue_prefix", (str,), "", "Prepended to every non-default queue name."),
+    }
 
     def __init__(self, alias: str, params: dict[str, Any]) -> None:
         super().__init__(alias, params)
-        options = self.options
-        self.celery_app_path: str | None = options.get("celery_app", task_settings.celery_app)
-        self.queue_prefix = str(options.get("queue_prefix", ""))
-        self.time_limit_grace = float(options.get("time_limit_grace", 5))
-        self.lease_seconds = float(options.get("lease_seconds", task_settings.lease_seconds))
-        self.heartbeat_seconds = float(options.get("heartbeat_seconds", task_settings.heartbeat_seconds))
-        self.sweep_interval = float(options.get("sweep_interval", 30))
-        self.resubmit_after = float(options.get("resubmit_after", 300))
+        self.celery_app_path: str | None = self.options.get("celery_app", task_settings.celery_app)
+        self.queue_prefix = str(self.options.get("queue_prefix", ""))
 
     @cached_property
     def app(self) -> Celery:
@@ -79,16 +71,14 @@ class CeleryBackend(RailBackend):
         """Facts about the app's broker (transport, visibility timeout, priority scale)."""
         return BrokerInfo(self.app)
 
-    # -- mapping ------------------------------------------------------------------
-
     def celery_queue(self, queue: str) -> str | None:
         """The Celery queue for a rail queue; ``None`` (the app's routing) for the default queue."""
         if queue in {DEFAULT_TASK_QUEUE_NAME, task_settings.default_queue}:
             return None
         return f"{self.queue_prefix}{queue}"
 
-    def message(self, execution: TaskExecution, run_after: datetime | None = None) -> dict[str, Any]:
-        """The ``send_task`` arguments for one message of ``execution``."""
+    def message(self, execution: TaskExecution, delay: float = 0.0) -> dict[str, Any]:
+        """The ``send_task`` arguments for one message of ``execution``, due in ``delay`` seconds."""
         kwargs: dict[str, Any] = {"lease_seconds": self.lease_seconds, "heartbeat_seconds": self.heartbeat_seconds}
         options: dict[str, Any] = {
             "args": [str(execution.pk)],
@@ -102,51 +92,62 @@ class CeleryBackend(RailBackend):
         if queue is not None:
             options["queue"] = queue
         if execution.timeout:
-            options["soft_time_limit"] = float(execution.timeout)
             options["time_limit"] = float(execution.timeout) + self.time_limit_grace
-        if run_after is not None:
-            delay = (run_after - timezone.now()).total_seconds()
-            longest = self.broker.max_countdown
-            if longest is not None and delay > longest:
-                # Held past the visibility timeout, Redis would deliver it again and again: hop instead.
-                options["countdown"] = longest
-                kwargs["not_before"] = run_after.isoformat()
-            elif delay > 0:
-                options["eta"] = run_after
+        longest = self.broker.max_countdown
+        if longest is not None and delay > longest:
+            # Held past the visibility timeout, Redis would deliver it again and again: hop instead.
+            options["countdown"] = longest
+            kwargs["not_before"] = (timezone.now() + timedelta(seconds=delay)).isoformat()
+        elif delay > 0:
+            options["countdown"] = delay
         return options
 
-    # -- transport ------------------------------------------------------------------
-
-    def submit(self, execution: TaskExecution, *, run_after: datetime | None = None) -> None:
-        """Send "run execution <id>" to Celery, not before ``run_after``.
-
-        A broker that cannot be reached is logged, not raised: the row is
-        committed already and the worker's sweeper sends it again.
-        """
-        try:
-            self.app.send_task(TASK_NAME, **self.message(execution, run_after))
-        except (OperationalError, OSError) as exc:
-            logger.error(
-                "rail-tasks-celery could not send execution %s (%s): %s; a worker's sweeper sends it again later",
-                execution.pk,
-                execution.name,
-                exc,
-            )
+    def send(self, execution: TaskExecution, *, delay: float) -> str:
+        """Send "run execution <id>" to Celery; the Celery task id is the message id."""
+        options = self.message(execution, delay)
+        self.app.send_task(TASK_NAME, **options)
+        return str(options["task_id"])
 
     def cancel_running(self, execution: TaskExecution) -> None:
-        """Revoke the running delivery; its worker stops the task with :class:`rail_tasks.TaskCancelled`."""
+        """Revoke the running delivery; its pool child stops the task with :class:`rail_tasks.TaskCancelled`."""
         task_id = celery_task_id_of(execution.worker_id or "")
         try:
             UUID(task_id)
         except ValueError:
-            return  # not claimed by a Celery delivery: the task sees the request at its next update_progress
+            return  # not claimed by a Celery delivery: the heartbeat stops it
         try:
             self.app.control.revoke(task_id, terminate=True, signal=CANCEL_SIGNAL)
         except (OperationalError, OSError) as exc:
             logger.warning("rail-tasks-celery could not revoke %s: %s; the heartbeat stops it instead", task_id, exc)
 
+    def _check_transport(self) -> list[Any]:
+        """An error when the broker's kombu transport (or the client library it needs) does not import."""
+        conf = self.app.conf
+        url = str(conf.broker_write_url or conf.broker_url or "amqp://")
+        scheme = url.split("://", 1)[0].split("+")[0] or "amqp"
+        try:
+            connection = self.app.connection_for_write()
+            try:
+                connection.transport  # noqa: B018 - imports the transport and its client library; does not connect
+            finally:
+                connection.release()
+        except Exception as exc:
+            if scheme in {"redis", "rediss", "sentinel"}:
+                hint = 'pip install "rail-tasks-celery[redis]" (Celery\'s Redis transport needs redis and packaging).'
+            else:
+                hint = f'Install the client library of the {scheme!r} transport, e.g. pip install "celery[{scheme}]".'
+            return [
+                checks.Error(
+                    f"The broker transport {scheme!r} of the Celery app of TASKS[{self.alias!r}] cannot be loaded: "
+                    f"{type(exc).__name__}: {exc}",
+                    hint=hint,
+                    id="rail_tasks_celery.E003",
+                )
+            ]
+        return []
+
     def check(self, **kwargs: Any) -> list[Any]:
-        """Warn when the Celery app cannot read the JSON messages this backend sends."""
+        """Errors when the Celery app cannot load its broker transport or read the JSON messages this backend sends."""
         errors: list[Any] = []
         try:
             accepted = set(self.app.conf.accept_content or ())
@@ -156,13 +157,15 @@ class CeleryBackend(RailBackend):
                     f"Celery app for TASKS[{self.alias!r}] cannot be loaded: {exc}", id="rail_tasks_celery.E001"
                 )
             ]
+        errors.extend(self._check_transport())
         if not self.app.conf.get("db_reuse_max"):
             errors.append(
                 checks.Warning(
                     f"The Celery app of TASKS[{self.alias!r}] closes Django's database connections around every "
                     "task, so each rail-tasks execution opens a new database connection (several milliseconds).",
-                    hint="Set CELERY_DB_REUSE_MAX (e.g. 1000) and DATABASES[...]['CONN_MAX_AGE'] (with "
-                    "CONN_HEALTH_CHECKS = True) to keep connections between tasks; see docs/celery.md.",
+                    hint="Set CELERY_DB_REUSE_MAX (e.g. 1000) and DATABASES[...]['CONN_MAX_AGE'] to keep "
+                    "connections between tasks; see "
+                    f"{docs_url('celery', 'database-connections-keep-them-between-tasks')}",
                     id="rail_tasks_celery.W001",
                 )
             )

@@ -14,6 +14,8 @@ from celery import Celery
 from celery.app import app_or_default
 from kombu.utils.imports import symbol_by_name
 
+from rail_tasks.engine import scale_priority
+
 __all__ = ["BrokerInfo", "resolve_app"]
 
 #: Redis redelivers a message nobody acked within this many seconds (Celery's default).
@@ -78,7 +80,4 @@ class BrokerInfo:
         RabbitMQ serves higher numbers first (queues need ``x-max-priority``);
         Celery's Redis transport serves lower numbers first.
         """
-        level = round((max(-100, min(100, priority)) + 100) * 9 / 200)
-        if self.transport in {"redis", "rediss", "sentinel"}:
-            return 9 - level
-        return level
+        return scale_priority(priority, 10, higher_first=self.transport not in {"redis", "rediss", "sentinel"})

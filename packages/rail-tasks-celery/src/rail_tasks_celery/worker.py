@@ -1,34 +1,46 @@
-"""The one generic Celery task: "run execution <id>" through the core.
+"""The one generic Celery task: "run execution <id>" through the engine kit.
 
 It is registered on every Celery app (``shared_task``), so the user's own app
 and ``celery -A proj worker`` know it as soon as this package is imported;
 rail-tasks imports it at Django start-up through its plugin entry point.
+Prefork children run tasks in their main thread: the kit's
+:class:`~rail_tasks.engine.SignalInterrupts` stops them on cancel and at their
+timeout, with the signal ``revoke(terminate=True)`` also sends.
 """
 
 from __future__ import annotations
 
 import logging
+import signal
+import threading
 from datetime import datetime, timedelta
+from types import FrameType
 from typing import Any
 
 from celery import Task, shared_task
-from django.db import close_old_connections
 from django.tasks import task_backends
 from django.utils import timezone
 
-from rail_tasks import RailBackend, Status, WorkerLost, fail_execution, run_execution
-from rail_tasks_celery import heartbeat, interrupts
-from rail_tasks_celery.delivery import delivery
+from rail_tasks import RailBackend, Status, TaskTimeout
+from rail_tasks.engine import SignalInterrupts, deliver, in_database_call, main_thread_attempt
+from rail_tasks.engine import heartbeat as kit_heartbeat
 
-__all__ = ["TASK_NAME", "RailCeleryTask", "delivery_worker_id", "run_execution_task"]
+__all__ = ["CANCEL_SIGNAL", "TASK_NAME", "RailCeleryTask", "delivery_worker_id", "run_execution_task"]
 
 logger = logging.getLogger("rail_tasks.celery")
 
 #: The Celery task name every rail-tasks message carries.
 TASK_NAME = "rail_tasks.run_execution"
+#: The signal ``revoke(terminate=True)`` sends to stop a running rail task (the kit's interrupt signal).
+CANCEL_SIGNAL = "SIGUSR2"
 
 #: Seconds early a hop may arrive and still count as due.
 _HOP_SLACK = 0.5
+
+_INTERRUPTS = SignalInterrupts(CANCEL_SIGNAL)
+_INTERRUPTS.on_deferred = kit_heartbeat.poke
+_soft_limit_installed: int | None = None
+_previous_soft: Any = None
 
 
 class RailCeleryTask(Task):  # type: ignore[type-arg]
@@ -51,6 +63,37 @@ def celery_task_id_of(worker_id: str) -> str:
     return worker_id.partition("@")[0]
 
 
+def _on_soft_time_limit(signum: int, frame: FrameType | None) -> None:
+    """A Celery-wide soft time limit (``task_soft_time_limit``) also ends a rail task as :class:`TaskTimeout`."""
+    current = main_thread_attempt()
+    if current is None:
+        if callable(_previous_soft):
+            _previous_soft(signum, frame)  # a plain Celery task: Celery's SoftTimeLimitExceeded
+        return
+    if not current.in_user_code:
+        return
+    current.timeout_pending = True
+    if in_database_call(frame):
+        kit_heartbeat.poke()  # raised by the kit's interrupt right after the database call
+        return
+    raise TaskTimeout("Task ran past the Celery soft time limit")
+
+
+def _install_soft_time_limit() -> None:
+    global _soft_limit_installed, _previous_soft
+    ident = threading.get_ident()
+    if _soft_limit_installed == ident or threading.current_thread() is not threading.main_thread():
+        return
+    try:
+        previous = signal.getsignal(signal.SIGUSR1)
+        if previous is not _on_soft_time_limit:
+            _previous_soft = previous
+        signal.signal(signal.SIGUSR1, _on_soft_time_limit)
+    except (ValueError, OSError) as exc:  # not the main thread of a pool child
+        logger.debug("rail-tasks-celery: soft time limit handler not installed: %s", exc)
+    _soft_limit_installed = ident
+
+
 def _reschedule(execution_id: str, not_before: datetime) -> bool:
     """Send a long-delayed message on its next hop. Returns whether it was not due yet."""
     from rail_tasks import TaskExecution
@@ -65,40 +108,6 @@ def _reschedule(execution_id: str, not_before: datetime) -> bool:
     return True
 
 
-def _not_due(execution_id: str) -> bool:
-    """Whether a redelivered message arrived for an execution that waits for a later ``run_after``.
-
-    Its own message (the core's retry, or the deferred one) is on its way, so
-    this copy is dropped instead of starting the attempt early.
-    """
-    from rail_tasks import TaskExecution
-
-    row = TaskExecution.objects.filter(pk=execution_id).values_list("status", "run_after").first()
-    if row is None:
-        return False
-    status, run_after = row
-    due = run_after is None or run_after <= timezone.now() + timedelta(seconds=_HOP_SLACK)
-    return status in (Status.PENDING, Status.RETRYING) and not due
-
-
-def _settle_duplicate(execution_id: str) -> None:
-    """A delivery found its execution claimed: if that attempt's lease ran out, record it lost."""
-    from rail_tasks import TaskExecution
-
-    row = TaskExecution.objects.filter(pk=execution_id).lease_expired().values_list("attempts", "worker_id").first()
-    if row is None:
-        return  # finished, or a live attempt still renews its lease
-    attempts, worker_id = row
-    logger.warning(
-        "Execution %s attempt %d (%s) stopped renewing its lease; recording it lost", execution_id, attempts, worker_id
-    )
-    fail_execution(
-        execution_id,
-        WorkerLost(f"Worker lost: {worker_id or 'the worker'} stopped renewing its lease on attempt {attempts}"),
-        attempt=attempts,
-    )
-
-
 @shared_task(name=TASK_NAME, bind=True, base=RailCeleryTask)
 def run_execution_task(
     self: RailCeleryTask,
@@ -111,21 +120,12 @@ def run_execution_task(
     if not_before and _reschedule(execution_id, datetime.fromisoformat(not_before)):
         return
     request: Any = self.request
-    if (request.delivery_info or {}).get("redelivered") and _not_due(execution_id):
-        return
-    worker_id = delivery_worker_id(str(request.id), request.hostname)
-    lease = float(lease_seconds) if lease_seconds else None
-    beat = float(heartbeat_seconds) if heartbeat_seconds else None
-    if lease and beat:
-        heartbeat.ensure_started(beat)
-    interrupts.install()
-    # Django's request hygiene: drop connections past CONN_MAX_AGE or broken (CONN_HEALTH_CHECKS) before
-    # and after, for workers that keep connections between tasks (CELERY_DB_REUSE_MAX).
-    close_old_connections()
-    try:
-        with delivery(execution_id, worker_id, lease or 0.0, beat or 0.0):
-            finished = run_execution(execution_id, worker_id=worker_id, lease_seconds=lease)
-        if finished is None:
-            _settle_duplicate(execution_id)
-    finally:
-        close_old_connections()
+    _install_soft_time_limit()
+    deliver(
+        execution_id,
+        worker_id=delivery_worker_id(str(request.id), request.hostname),
+        lease_seconds=float(lease_seconds) if lease_seconds else None,
+        heartbeat_seconds=float(heartbeat_seconds) if heartbeat_seconds else None,
+        interrupts=_INTERRUPTS,
+        redelivered=bool((request.delivery_info or {}).get("redelivered")),
+    )

@@ -91,7 +91,7 @@ def _task_info(handle: TaskHandle, name: str, kwargs: dict[str, Any], user: Any)
 
 def _running_handle(name: str) -> TaskHandle:
     handle = rail_tasks.current_task()
-    if handle is None:
+    if handle.detached:
         raise RuntimeError(f"Task mutation {name!r} can only run as a task (no rail_tasks.current_task()).")
     return handle
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from rail_tasks.__about__ import __version__
 from rail_tasks.backends.base import RailBackend
-from rail_tasks.conf import task_settings
+from rail_tasks.conf import docs_url, task_settings
 from rail_tasks.exceptions import (
     ExecutionNotFound,
     InvalidTaskArguments,
@@ -21,7 +21,7 @@ from rail_tasks.exceptions import (
 )
 from rail_tasks.owner import acting_as
 from rail_tasks.plugins import hookimpl
-from rail_tasks.progress import TaskHandle, current_task
+from rail_tasks.progress import DetachedTaskHandle, TaskHandle, current_task
 from rail_tasks.runner import (
     RailTaskContext,
     cancel_execution,
@@ -35,6 +35,7 @@ from rail_tasks.status import Status
 from rail_tasks.task import RailTask, task
 
 __all__ = [
+    "DetachedTaskHandle",
     "ExecutionNotFound",
     "InvalidTaskArguments",
     "RailBackend",
@@ -51,6 +52,7 @@ __all__ = [
     "acting_as",
     "cancel_execution",
     "current_task",
+    "docs_url",
     "fail_execution",
     "finish_cancelled_execution",
     "hookimpl",

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from django.contrib import admin, messages
 from django.db.models import Q
 from django.tasks.exceptions import InvalidTaskBackend
+from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext_lazy as _
@@ -35,6 +36,9 @@ if TYPE_CHECKING:
 else:  # ModelAdmin is generic only in the type stubs
     _ModelAdmin = admin.ModelAdmin
 
+#: A cell's content on one line, cut with an ellipsis at its ``max-width``.
+_CELL = "display:inline-block;white-space:nowrap;overflow:hidden;text-overflow:ellipsis;vertical-align:bottom;"
+
 _STATUS_COLOURS = {
     Status.PENDING: "#79aec8",
     Status.RUNNING: "#417690",
@@ -49,20 +53,11 @@ _STATUS_COLOURS = {
 class TaskExecutionAdmin(_ModelAdmin):
     """Executions listed newest first, filterable by status, queue and backend, searchable by name and id."""
 
-    list_display = (
-        "name",
-        "status_label",
-        "progress_bar",
-        "queue",
-        "backend",
-        "attempts",
-        "owner",
-        "created_at",
-        "completed_at",
-        "id",
-    )
+    # One line per execution that fits beside the admin's sidebars at 1400 px: short cells that never
+    # wrap, full values in tooltips (the backend is a filter, the owner a search, everything on the page).
+    list_display = ("task_name", "status_label", "progress_bar", "queue_label", "created", "took", "short_id")
     list_filter = ("status", "queue", "backend")
-    search_fields = ("name", "task_path")
+    search_fields = ("name", "task_path", "owner__username")
     date_hierarchy = "created_at"
     list_select_related = ("owner",)
     list_per_page = 50
@@ -70,7 +65,10 @@ class TaskExecutionAdmin(_ModelAdmin):
     fieldsets = (
         (None, {"fields": ("id", "name", "task_path", "status_label", "progress_bar", "progress_message", "owner")}),
         (_("Where"), {"fields": ("backend", "queue", "priority", "worker_id")}),
-        (_("Arguments and outcome"), {"fields": ("args", "kwargs", "result", "error", "exception_class", "traceback")}),
+        (
+            _("Arguments and outcome"),
+            {"fields": ("args", "kwargs", "result", "error", "exception_class", "traceback_text")},
+        ),
         (
             _("Attempts"),
             {"fields": ("attempts", "max_retries", "retry_delay", "retry_backoff", "timeout", "cancel_requested")},
@@ -97,7 +95,7 @@ class TaskExecutionAdmin(_ModelAdmin):
     def get_readonly_fields(self, request: HttpRequest, obj: TaskExecution | None = None) -> list[str]:
         """Every field: executions change only through their lifecycle."""
         fields = [field.name for field in TaskExecution._meta.fields]
-        return [*fields, "status_label", "progress_bar"]
+        return [*fields, "status_label", "progress_bar", "traceback_text"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         """Executions are created by enqueueing a task, never by hand."""
@@ -131,11 +129,62 @@ class TaskExecutionAdmin(_ModelAdmin):
 
     # -- columns -----------------------------------------------------------------
 
+    @admin.display(description=_("task"), ordering="name")
+    def task_name(self, obj: TaskExecution) -> SafeString:
+        """The task's name, cut with an ellipsis past 200 px (the full name and path as a tooltip)."""
+        return format_html('<span title="{}" style="{}max-width:200px">{}</span>', obj.task_path, _CELL, obj.name)
+
     @admin.display(description=_("status"), ordering="status")
     def status_label(self, obj: TaskExecution) -> SafeString:
-        """The status in its colour."""
+        """The status in its colour, with the attempt number once there was more than one."""
         colour = _STATUS_COLOURS.get(Status(obj.status), "#333333")
-        return format_html('<strong style="color: {}">{}</strong>', colour, obj.get_status_display())
+        label = format_html('<strong style="color: {}">{}</strong>', colour, obj.get_status_display())
+        if obj.attempts > 1:
+            label = format_html(
+                '{} <span title="{}" style="color:#777">&middot; {}</span>',
+                label,
+                _("attempt %(attempt)d of %(most)d") % {"attempt": obj.attempts, "most": obj.max_attempts},
+                obj.attempts,
+            )
+        return format_html('<span style="white-space:nowrap">{}</span>', label)
+
+    @admin.display(description=_("queue"), ordering="queue")
+    def queue_label(self, obj: TaskExecution) -> SafeString:
+        """The queue, cut with an ellipsis past 110 px."""
+        return format_html('<span title="{}" style="{}max-width:110px">{}</span>', obj.queue, _CELL, obj.queue)
+
+    @admin.display(description=_("created"), ordering="created_at")
+    def created(self, obj: TaskExecution) -> SafeString:
+        """``MM-DD HH:MM`` in the current time zone; the full time and the owner as a tooltip."""
+        when = timezone.localtime(obj.created_at)
+        title = f"{when:%Y-%m-%d %H:%M:%S %Z}" + (f" by {obj.owner}" if obj.owner_id else "")
+        return format_html('<span title="{}" style="white-space:nowrap">{}</span>', title, f"{when:%m-%d %H:%M}")
+
+    @admin.display(description=_("took"), ordering="completed_at")
+    def took(self, obj: TaskExecution) -> SafeString:
+        """How long a finished execution ran (its end time as a tooltip); a dash before it finished."""
+        if obj.completed_at is None:
+            return format_html("{}", "\u2013")
+        duration = obj.duration
+        seconds = duration.total_seconds() if duration is not None else 0.0
+        text = f"{seconds:.1f}s" if seconds < 60 else f"{int(seconds // 60)}m {int(seconds % 60)}s"
+        ended = timezone.localtime(obj.completed_at)
+        return format_html('<span title="{}" style="white-space:nowrap">{}</span>', f"{ended:%Y-%m-%d %H:%M:%S}", text)
+
+    @admin.display(description=_("id"), ordering="id")
+    def short_id(self, obj: TaskExecution) -> SafeString:
+        """The first 8 characters of the id (the full id as a tooltip; search takes the full id)."""
+        return format_html('<code title="{}">{}</code>', obj.pk, str(obj.pk)[:8])
+
+    @admin.display(description=_("traceback"))
+    def traceback_text(self, obj: TaskExecution) -> SafeString:
+        """The traceback as it was printed: indentation and carets kept, long lines wrapped."""
+        if not obj.traceback:
+            return format_html("{}", "-")
+        return format_html(
+            '<pre style="white-space:pre-wrap;margin:0;font-size:12px;max-height:40em;overflow:auto">{}</pre>',
+            obj.traceback,
+        )
 
     @admin.display(description=_("progress"), ordering="progress")
     def progress_bar(self, obj: TaskExecution) -> SafeString:
@@ -143,8 +192,9 @@ class TaskExecutionAdmin(_ModelAdmin):
         value = max(0, min(100, int(obj.progress)))
         colour = _STATUS_COLOURS.get(Status(obj.status), "#417690")
         return format_html(
-            '<div class="rail-tasks-progress" title="{}" style="display:flex;align-items:center;gap:6px">'
-            '<div style="width:100px;height:10px;background:#e5e5e5;border-radius:3px;overflow:hidden">'
+            '<div class="rail-tasks-progress" title="{}" style="display:flex;align-items:center;gap:6px;'
+            'white-space:nowrap"><div style="width:50px;height:10px;background:#e5e5e5;border-radius:3px;'
+            'overflow:hidden;flex:none">'
             '<div role="progressbar" aria-valuenow="{}" aria-valuemin="0" aria-valuemax="100" '
             'style="width:{}%;height:100%;background:{}"></div></div><span>{}%</span></div>',
             obj.progress_message,

@@ -23,22 +23,23 @@ def _tasks_user_defined() -> bool:
 def derive_tasks_setting() -> dict[str, Any]:
     """Django's ``TASKS`` built from ``RAIL_TASKS["backend"]`` (seed-style settings)."""
     from rail_tasks.backends import backend_path
-    from rail_tasks.conf import task_settings
+    from rail_tasks.conf import raw_task_settings, task_settings
 
-    return {"default": {"BACKEND": backend_path(str(task_settings.backend)), "QUEUES": list(task_settings.queues)}}
+    where, _ = raw_task_settings()
+    path = backend_path(str(task_settings.backend), where=f"{where}['backend']")
+    return {"default": {"BACKEND": path, "QUEUES": list(task_settings.queues)}}
 
 
 def install_tasks_setting() -> None:
-    """Point Django's ``TASKS`` at the rail backend the task settings name, unless the project set ``TASKS``."""
-    global _derived_tasks
-    from django.core.exceptions import ImproperlyConfigured
+    """Point Django's ``TASKS`` at the rail backend the task settings name, unless the project set ``TASKS``.
 
+    An unknown backend name raises :class:`~django.core.exceptions.ImproperlyConfigured`: a shell, a web
+    server or a worker must never start on Django's default ``ImmediateBackend`` (tasks run inline, untracked).
+    """
+    global _derived_tasks
     if _tasks_user_defined():
         return
-    try:
-        derived = derive_tasks_setting()
-    except ImproperlyConfigured:
-        return  # reported by the system check rail_tasks.E005
+    derived = derive_tasks_setting()
     _derived_tasks = derived
     settings.TASKS = derived
     setting_changed.send(sender=RailTasksConfig, setting="TASKS", value=derived, enter=True)

@@ -3,8 +3,8 @@
 ======================  ==========================================================
 id                      problem
 ======================  ==========================================================
-``rail_tasks.E001``     the settings block is not a dict
-``rail_tasks.E002``     unknown key
+``rail_tasks.E001``     the settings block (or a backend's ``OPTIONS``) is not a dict
+``rail_tasks.E002``     unknown key (of the settings block or of a backend's ``OPTIONS``)
 ``rail_tasks.E003``     wrong type
 ``rail_tasks.E004``     value not among the allowed choices, or out of range
 ``rail_tasks.E005``     unknown backend name
@@ -26,9 +26,9 @@ from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 
-from rail_tasks.conf import SETTING_SPECS, raw_task_settings
+from rail_tasks.conf import SETTING_SPECS, SettingSpec, docs_url, raw_task_settings
 
-__all__ = ["check_plugins", "check_task_settings"]
+__all__ = ["check_backend_options", "check_block", "check_plugins", "check_task_settings"]
 
 _NON_NEGATIVE = {
     "result_ttl_seconds",
@@ -49,8 +49,8 @@ def _out_of_range(key: str, value: float) -> bool:
     return (key in _NON_NEGATIVE and value < 0) or (key in _POSITIVE and value <= 0)
 
 
-def _check_value(where: str, key: str, value: Any) -> list[checks.CheckMessage]:
-    spec = SETTING_SPECS[key]
+def _check_value(where: str, key: str, value: Any, spec: SettingSpec | None = None) -> list[checks.CheckMessage]:
+    spec = spec or SETTING_SPECS[key]
     # bool is an int in Python; a bool is accepted only where bool is a listed type.
     wrong_bool = isinstance(value, bool) and bool not in spec.types
     if wrong_bool or not isinstance(value, spec.types):
@@ -75,8 +75,24 @@ def _check_value(where: str, key: str, value: Any) -> list[checks.CheckMessage]:
     return []
 
 
+def check_block(where: str, block: Any, specs: Mapping[str, SettingSpec]) -> list[checks.CheckMessage]:
+    """Unknown keys (with the closest known one), types and ranges of a settings mapping such as a backend's OPTIONS."""
+    if not isinstance(block, Mapping):
+        return [checks.Error(f"{where} must be a dict, not {type(block).__name__}.", id="rail_tasks.E001")]
+    errors: list[checks.CheckMessage] = []
+    for key, value in block.items():
+        if key not in specs:
+            close = difflib.get_close_matches(str(key), list(specs), n=1)
+            known = ", ".join(sorted(specs)) or "none"
+            hint = f"Did you mean {close[0]!r}?" if close else f"Known keys: {known}."
+            errors.append(checks.Error(f"{where} has an unknown key {key!r}.", hint=hint, id="rail_tasks.E002"))
+            continue
+        errors.extend(_check_value(where, key, value, specs[key]))
+    return errors
+
+
 def _check_backend(where: str, block: Mapping[str, Any]) -> list[checks.CheckMessage]:
-    from rail_tasks.backends import registered_backends
+    from rail_tasks.backends import registered_backends, unknown_backend_message
 
     name = block.get("backend")
     if not isinstance(name, str):
@@ -87,15 +103,8 @@ def _check_backend(where: str, block: Mapping[str, Any]) -> list[checks.CheckMes
         return [checks.Error(str(exc), hint="Give each backend a unique name.", id="rail_tasks.E005")]
     if name in registry or "." in name:
         return []
-    hint = f"Known backends: {', '.join(sorted(registry))}."
-    plugin = {"celery": "celery", "dramatiq": "dramatiq", "django_q": "djangoq"}.get(name)
-    if plugin:
-        hint += f" Install the plugin: pip install 'rail-tasks[{plugin}]'."
-    return [
-        checks.Error(
-            f"{where}['backend'] is {name!r}, which no installed plugin provides.", hint=hint, id="rail_tasks.E005"
-        )
-    ]
+    message, hint = unknown_backend_message(name, registry, f"{where}['backend']")
+    return [checks.Error(message, hint=hint, id="rail_tasks.E005")]
 
 
 def _check_callback(where: str, block: Mapping[str, Any]) -> list[checks.CheckMessage]:
@@ -143,13 +152,7 @@ def check_task_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.C
                     id="rail_tasks.W002",
                 )
             )
-    for key, value in block.items():
-        if key not in SETTING_SPECS:
-            close = difflib.get_close_matches(str(key), SETTING_SPECS, n=1)
-            hint = f"Did you mean {close[0]!r}?" if close else f"Known keys: {', '.join(sorted(SETTING_SPECS))}."
-            errors.append(checks.Error(f"{where} has an unknown key {key!r}.", hint=hint, id="rail_tasks.E002"))
-            continue
-        errors.extend(_check_value(where, key, value))
+    errors.extend(check_block(where, block, SETTING_SPECS))
     errors.extend(_check_backend(where, block))
     errors.extend(_check_callback(where, block))
     from rail_tasks.apps import _tasks_user_defined
@@ -166,6 +169,14 @@ def check_task_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.C
 
 
 @checks.register(checks.Tags.compatibility)
+def check_backend_options(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """Validate the ``OPTIONS`` of every ``TASKS`` alias whose backend declares its options."""
+    from rail_tasks.backend_options import check_tasks_options
+
+    return check_tasks_options()
+
+
+@checks.register(checks.Tags.compatibility)
 def check_plugins(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
     """Report plugins that failed to import (they were skipped)."""
     from rail_tasks.plugins import iter_plugin_infos
@@ -174,12 +185,24 @@ def check_plugins(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMe
         infos = iter_plugin_infos()
     except ImproperlyConfigured as exc:
         return [checks.Error(str(exc), id="rail_tasks.E005")]
-    return [
-        checks.Warning(
-            f"rail-tasks plugin {info.name!r} ({info.module}) failed to import and was skipped: {info.error}",
-            hint="Install its dependencies, or block it with RAIL_TASKS['blocked_plugins'].",
-            id="rail_tasks.W001",
+    messages: list[checks.CheckMessage] = []
+    for info in infos:
+        if not info.error:
+            continue
+        if info.misfit:
+            problem = (
+                f"does not fit the hookspecs and was skipped: {info.error.removeprefix('PluginValidationError: ')}"
+            )
+            hint = (
+                "Fix the hook's name or arguments (hooks are named rail_tasks_<event>; "
+                f"see {docs_url('hooks')}), or block it with RAIL_TASKS['blocked_plugins']."
+            )
+        else:
+            problem = f"failed to import and was skipped: {info.error}"
+            hint = "Install its dependencies, or block it with RAIL_TASKS['blocked_plugins']."
+        messages.append(
+            checks.Warning(
+                f"rail-tasks plugin {info.name!r} ({info.module}) {problem}", hint=hint, id="rail_tasks.W001"
+            )
         )
-        for info in infos
-        if info.error
-    ]
+    return messages

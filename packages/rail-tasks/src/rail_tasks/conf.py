@@ -19,7 +19,17 @@ from typing import Any
 
 from django.conf import settings as django_settings
 
-__all__ = ["SETTING_SPECS", "SettingSpec", "TaskSettings", "raw_task_settings", "task_settings"]
+__all__ = ["DOCS_URL", "SETTING_SPECS", "SettingSpec", "TaskSettings", "docs_url", "raw_task_settings", "task_settings"]
+
+
+#: Where the documentation is published (each ``docs/<page>.md`` at ``<DOCS_URL><page>/``). Messages for users
+#: link here rather than to ``docs/`` paths, which are not in the installed packages.
+DOCS_URL = "https://rail-tasks.readthedocs.io/en/latest/"
+
+
+def docs_url(page: str, anchor: str = "") -> str:
+    """The published URL of ``docs/<page>.md`` (and ``#anchor``)."""
+    return f"{DOCS_URL}{page}/" + (f"#{anchor}" if anchor else "")
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +55,7 @@ SETTING_SPECS: dict[str, SettingSpec] = {
             "backend",
             (str,),
             "database",
-            "Engine name (sync, thread, database, or one a plugin registers: celery, dramatiq, django_q).",
+            "Engine name (sync, thread, database, or one a plugin registers, such as celery).",
         ),
         SettingSpec("default_queue", (str,), "default", "Queue used when a task names none."),
         SettingSpec("queues", (list, tuple), [], "Allowed queue names; empty allows any."),
@@ -70,6 +80,12 @@ SETTING_SPECS: dict[str, SettingSpec] = {
         ),
         SettingSpec("progress_throttle_seconds", _NUMBER, 0.2, "Minimum seconds between two progress writes."),
         SettingSpec("default_timeout", (*_NUMBER, type(None)), None, "Timeout in seconds for tasks that set none."),
+        SettingSpec(
+            "task_modules",
+            (list, tuple),
+            [],
+            "Modules outside installed apps whose tasks may run, e.g. the project package's 'mysite.tasks'.",
+        ),
         SettingSpec("plugins", (list, tuple), [], "Extra plugin modules to register, as dotted paths."),
         SettingSpec("blocked_plugins", (list, tuple), [], "Plugin names (entry-point names) never to load."),
         SettingSpec("autoload_plugins", (bool,), True, "Load plugins from the rail_tasks entry-point group."),

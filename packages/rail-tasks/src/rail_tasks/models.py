@@ -301,16 +301,19 @@ class TaskExecution(models.Model):
         """Ask a running execution to stop at its next progress update."""
         return self._update(Q(status=Status.RUNNING), cancel_requested=True)
 
-    def release(self, attempt: int, *, unstarted_only: bool = False) -> bool:
+    def release(self, attempt: int, *, unstarted_only: bool = False, run_after: datetime | None = None) -> bool:
         """Hand a running attempt back to the queue without counting it.
 
-        For graceful shutdown, and for claims whose task function never started
+        For graceful shutdown, for claims whose task function never started
         (``unstarted_only``: only while no start was recorded, see
-        :meth:`TaskExecutionQuerySet.mark_started`).
+        :meth:`TaskExecutionQuerySet.mark_started`), and, with ``run_after``,
+        for an execution that must not be claimed again before then (a worker
+        that cannot import the task yet, after a deploy).
         """
         condition = self._running_attempt(attempt)
         if unstarted_only:
             condition &= Q(attempt_started_at__isnull=True)
+        extra: dict[str, Any] = {} if run_after is None else {"run_after": run_after}
         return self._update(
             condition,
             status=Status.PENDING,
@@ -318,6 +321,7 @@ class TaskExecution(models.Model):
             worker_id="",
             lease_expires_at=None,
             attempt_started_at=None,
+            **extra,
         )
 
     def reset_for_retry(self, *, metadata: dict[str, Any] | None = None) -> bool:

@@ -1,4 +1,4 @@
-"""Plugin loading and the typed, contained way the core calls hooks.
+"""Plugin loading: which plugins a process has, where each came from, and what failed.
 
 Plugins are found once per process:
 
@@ -13,23 +13,21 @@ Names in ``RAIL_TASKS["blocked_plugins"]`` or the comma-separated
 be blocked). A plugin whose import fails, or that implements a hook that does
 not exist or asks for an argument the spec does not have, is logged and
 skipped (the system check ``rail_tasks.W001`` reports it). Two different
-plugins with one name are an error. Each hook implementation is called on its
-own so that one that raises is logged with its plugin's name and the others
-still run.
+plugins with one name are an error. How the core calls the loaded hooks lives
+in :mod:`rail_tasks.hookcalls`.
 """
 
 from __future__ import annotations
 
-import json
+import difflib
 import logging
 import os
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, ExitStack, contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 from importlib import import_module, metadata
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 from django.core.exceptions import ImproperlyConfigured
@@ -38,9 +36,7 @@ from rail_tasks import hookspecs
 from rail_tasks.conf import task_settings
 
 if TYPE_CHECKING:
-    from django.tasks import Task
-
-    from rail_tasks.models import TaskExecution
+    pass
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -48,7 +44,6 @@ __all__ = [
     "PluginManager",
     "get_plugin_manager",
     "hookimpl",
-    "hooks",
     "iter_plugin_infos",
     "reload_plugins_if_changed",
     "reset_plugin_manager",
@@ -82,6 +77,11 @@ class PluginInfo:
     def loaded(self) -> bool:
         """Whether the plugin was registered."""
         return not self.error and not self.blocked
+
+    @property
+    def misfit(self) -> bool:
+        """Whether the plugin imported but does not fit the hookspecs (an unknown hook, a wrong argument)."""
+        return self.error.startswith("PluginValidationError")
 
     @property
     def status(self) -> str:
@@ -124,7 +124,10 @@ class PluginManager(pluggy.PluginManager):
                 if impl.plugin is not plugin:
                     continue
                 if not caller.has_spec() and not impl.optionalhook:
-                    raise pluggy.PluginValidationError(plugin, f"unknown hook {caller.name!r} in plugin {name!r}")
+                    specs = [n for n in dir(hookspecs) if n.startswith("rail_tasks_")]
+                    close = difflib.get_close_matches(caller.name, specs, n=1)
+                    hint = f"; did you mean {close[0]!r}?" if close else f"; the hooks are: {', '.join(specs)}"
+                    raise pluggy.PluginValidationError(plugin, f"unknown hook {caller.name!r} in plugin {name!r}{hint}")
                 if impl.hookwrapper or impl.wrapper:
                     raise pluggy.PluginValidationError(
                         plugin, f"plugin {name!r} uses a wrapper hook; use rail_tasks_execution_context instead"
@@ -277,158 +280,6 @@ def reload_plugins_if_changed() -> bool:
         return False
     reset_plugin_manager()
     return True
-
-
-class _Hooks:
-    """Typed facade over the hooks; the only way core code calls them."""
-
-    def _each(self, name: str, **kwargs: Any) -> Iterator[tuple[str, Any]]:
-        caller = getattr(get_plugin_manager().hook, name)
-        for impl in reversed(caller.get_hookimpls()):
-            try:
-                result = impl.function(*(kwargs[arg] for arg in impl.argnames))
-            except Exception:
-                logger.exception("rail-tasks plugin %r raised in hook %s; ignored", impl.plugin_name, name)
-                continue
-            yield impl.plugin_name, result
-
-    def _call(self, name: str, **kwargs: Any) -> None:
-        for _ in self._each(name, **kwargs):
-            pass
-
-    def register_backends(self) -> dict[str, str]:
-        """Collect ``{name: dotted path}`` from every plugin; duplicates are an error."""
-        found: dict[str, tuple[str, str]] = {}
-        pm = get_plugin_manager()
-        for impl in reversed(pm.hook.rail_tasks_register_backends.get_hookimpls()):
-
-            def register(name: str, path: str, _plugin: str = impl.plugin_name) -> None:
-                if name in found and found[name][1] != _plugin:
-                    raise ImproperlyConfigured(
-                        f"Backend name {name!r} is registered by both {found[name][1]!r} and {_plugin!r}."
-                    )
-                found[name] = (path, _plugin)
-
-            try:
-                impl.function(register)
-            except ImproperlyConfigured:
-                raise
-            except Exception:
-                logger.exception("rail-tasks plugin %r raised in hook rail_tasks_register_backends", impl.plugin_name)
-        return {name: path for name, (path, _) in found.items()}
-
-    def enqueue_metadata(
-        self,
-        task: Task[..., Any],
-        args: list[Any],
-        kwargs: dict[str, Any],
-        retry_of: TaskExecution | None = None,
-    ) -> dict[str, Any]:
-        """Merge what plugins attach to a new execution (or a manual retry of ``retry_of``)."""
-        merged: dict[str, Any] = {}
-        contributions = self._each(
-            "rail_tasks_enqueue_metadata", task=task, args=args, kwargs=kwargs, retry_of=retry_of
-        )
-        for plugin_name, contributed in contributions:
-            if contributed is None:
-                continue
-            try:
-                if not isinstance(contributed, dict):
-                    raise TypeError(f"expected a dict, got {type(contributed).__name__}")
-                json.dumps(contributed, allow_nan=False)
-            except (TypeError, ValueError) as exc:
-                logger.error(
-                    "rail-tasks plugin %r returned metadata that is not a JSON object (%s); ignored", plugin_name, exc
-                )
-                continue
-            merged.update(contributed)
-        return merged
-
-    def enqueue(self, execution: TaskExecution) -> None:
-        """Fire ``rail_tasks_enqueue`` then ``notify('enqueued')``."""
-        self._call("rail_tasks_enqueue", execution=execution)
-        self.notify(execution, "enqueued")
-
-    def submitted(self, execution: TaskExecution, message_id: str) -> None:
-        """Fire ``rail_tasks_submitted``."""
-        self._call("rail_tasks_submitted", execution=execution, message_id=message_id)
-
-    def worker_start(self, worker_id: str) -> None:
-        """Fire ``rail_tasks_worker_start``."""
-        self._call("rail_tasks_worker_start", worker_id=worker_id)
-
-    def worker_stop(self, worker_id: str) -> None:
-        """Fire ``rail_tasks_worker_stop``."""
-        self._call("rail_tasks_worker_stop", worker_id=worker_id)
-
-    def cancel_requested(self, execution: TaskExecution) -> None:
-        """Fire ``rail_tasks_cancel_requested``."""
-        self._call("rail_tasks_cancel_requested", execution=execution)
-
-    def start(self, execution: TaskExecution) -> None:
-        """Fire ``rail_tasks_start`` then ``notify('started')``."""
-        self._call("rail_tasks_start", execution=execution)
-        self.notify(execution, "started")
-
-    @contextmanager
-    def execution_context(self, execution: TaskExecution) -> Iterator[None]:
-        """Enter every plugin's context manager around the task call, each one contained."""
-        with ExitStack() as stack:
-            for plugin_name, cm in self._each("rail_tasks_execution_context", execution=execution):
-                if cm is None:
-                    continue
-                try:
-                    stack.enter_context(_Contained(cm, plugin_name))
-                except Exception:
-                    logger.exception("rail-tasks plugin %r failed entering its execution context", plugin_name)
-            yield
-
-    def progress(self, execution: TaskExecution, progress: int, message: str | None) -> None:
-        """Fire ``rail_tasks_progress`` then ``notify('progress')``."""
-        self._call("rail_tasks_progress", execution=execution, progress=progress, message=message)
-        self.notify(execution, "progress")
-
-    def complete(self, execution: TaskExecution, result: Any) -> None:
-        """Fire ``rail_tasks_complete`` then ``notify('completed')``."""
-        self._call("rail_tasks_complete", execution=execution, result=result)
-        self.notify(execution, "completed")
-
-    def fail(self, execution: TaskExecution, error: BaseException, will_retry: bool) -> None:
-        """Fire ``rail_tasks_fail`` then ``notify('retrying' | 'failed')``."""
-        self._call("rail_tasks_fail", execution=execution, error=error, will_retry=will_retry)
-        self.notify(execution, "retrying" if will_retry else "failed")
-
-    def cancel(self, execution: TaskExecution) -> None:
-        """Fire ``rail_tasks_cancel`` then ``notify('cancelled')``."""
-        self._call("rail_tasks_cancel", execution=execution)
-        self.notify(execution, "cancelled")
-
-    def notify(self, execution: TaskExecution, event: str) -> None:
-        """Fire ``rail_tasks_notify``."""
-        self._call("rail_tasks_notify", execution=execution, event=event)
-
-
-class _Contained(AbstractContextManager[Any]):
-    """Wrap a plugin's context manager so its ``__exit__`` can neither raise nor swallow."""
-
-    def __init__(self, cm: AbstractContextManager[Any], plugin_name: str) -> None:
-        self.cm = cm
-        self.plugin_name = plugin_name
-
-    def __enter__(self) -> Any:
-        return self.cm.__enter__()
-
-    def __exit__(self, *exc_info: Any) -> Literal[False]:
-        try:
-            self.cm.__exit__(*exc_info)
-        except Exception as exc:
-            if exc is not exc_info[1]:  # re-raising the task's own exception is not a plugin failure
-                logger.exception("rail-tasks plugin %r failed leaving its execution context", self.plugin_name)
-        return False  # never swallow the task's exception
-
-
-#: The hook facade core code calls: ``hooks.complete(execution, result)``.
-hooks = _Hooks()
 
 
 def iter_plugin_infos() -> list[PluginInfo]:

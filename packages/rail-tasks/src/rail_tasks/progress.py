@@ -7,6 +7,10 @@ Inside a running task::
 
 The same object is ``context.task`` for tasks declared with
 ``takes_context=True`` and ``info.context.task`` in GraphQL task mutations.
+
+Outside a running task (``my_task.call(...)`` in a test or a shell) ``current_task()``
+returns a :class:`DetachedTaskHandle`, whose ``update_progress`` does nothing, so task code
+runs the same everywhere.
 """
 
 from __future__ import annotations
@@ -19,12 +23,12 @@ from typing import TYPE_CHECKING
 
 from rail_tasks.conf import task_settings
 from rail_tasks.exceptions import TaskCancelled, TaskTimeout
-from rail_tasks.plugins import hooks
+from rail_tasks.hookcalls import hooks
 
 if TYPE_CHECKING:
     from rail_tasks.models import TaskExecution
 
-__all__ = ["TaskHandle", "current_task"]
+__all__ = ["DetachedTaskHandle", "TaskHandle", "current_task"]
 
 _current: ContextVar[TaskHandle | None] = ContextVar("rail_tasks_current_task", default=None)
 
@@ -37,6 +41,9 @@ class TaskHandle:
     than the throttle, except that 100 and a new message are always written.
     Each write also reads whether cancellation was requested.
     """
+
+    #: ``False`` on the handle of a running execution; ``True`` on :class:`DetachedTaskHandle`.
+    detached = False
 
     def __init__(self, execution: TaskExecution, *, timeout: float | None = None) -> None:
         self.execution = execution
@@ -116,9 +123,55 @@ class TaskHandle:
         self.check()
 
 
-def current_task() -> TaskHandle | None:
-    """The handle of the task running in this context, or ``None`` outside a task."""
-    return _current.get()
+class DetachedTaskHandle(TaskHandle):
+    """The handle of task code called outside a worker (``my_task.call(...)``, a test, a shell).
+
+    Nothing is tracked: ``update_progress`` only remembers the value, ``check`` never raises,
+    ``is_cancelled`` is ``False``, ``id`` and ``name`` are empty and ``attempt`` is 0.
+    """
+
+    detached = True
+
+    def __init__(self) -> None:
+        self.attempt = 0
+        self.timeout = None
+        self._started = time.monotonic()
+        self._progress = 0
+
+    @property
+    def id(self) -> str:
+        """Empty: no execution."""
+        return ""
+
+    @property
+    def name(self) -> str:
+        """Empty: no execution."""
+        return ""
+
+    @property
+    def progress(self) -> int:
+        """The last progress value reported (0..100)."""
+        return self._progress
+
+    @property
+    def is_cancelled(self) -> bool:
+        """Always ``False``: nobody can cancel a direct call."""
+        return False
+
+    def check(self) -> None:
+        """Never raises."""
+
+    def update_progress(self, progress: float, message: str | None = None) -> None:
+        """Remember ``progress`` (clamped to 0..100); nothing is written or sent."""
+        self._progress = max(0, min(100, int(progress)))
+
+
+def current_task() -> TaskHandle:
+    """The handle of the task running in this context; a :class:`DetachedTaskHandle` outside a task.
+
+    ``current_task().detached`` tells them apart.
+    """
+    return _current.get() or DetachedTaskHandle()
 
 
 @contextmanager

@@ -19,7 +19,6 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
-from django.apps import apps
 from django.db import InterfaceError, OperationalError, connections, router
 from django.tasks import Task, TaskContext, task_backends
 from django.tasks.exceptions import InvalidTask, InvalidTaskBackend
@@ -32,10 +31,11 @@ from rail_tasks.conf import task_settings
 from rail_tasks.engine.attempts import RunningAttempt, running
 from rail_tasks.engine.interrupts import ASYNC_INTERRUPTS, interrupt_error
 from rail_tasks.exceptions import ExecutionNotFound, InvalidTaskResult, TaskCancelled, TaskTimeout, WorkerLost
-from rail_tasks.plugins import hooks
+from rail_tasks.hookcalls import hooks
 from rail_tasks.progress import TaskHandle, activate
 from rail_tasks.retry import retry_delay_seconds
 from rail_tasks.status import Status
+from rail_tasks.task_paths import task_path_allowed
 
 if TYPE_CHECKING:
     from rail_tasks.backends.base import RailBackend
@@ -70,9 +70,8 @@ def default_worker_id() -> str:
 
 
 def _registered(path: str) -> bool:
-    """Whether ``path`` names a module inside an installed app (so importing it is safe)."""
-    module = path.rpartition(".")[0]
-    return any(module == app.name or module.startswith(app.name + ".") for app in apps.get_app_configs())
+    """Whether ``path`` names a module of an installed app or of ``task_modules`` (so importing it is safe)."""
+    return task_path_allowed(path)
 
 
 def load_task(path: str) -> Task[..., Any]:
@@ -82,14 +81,52 @@ def load_task(path: str) -> Task[..., Any]:
     worker import arbitrary code.
     """
     if not _registered(path):
-        raise InvalidTask(f"{path!r} is not a registered task: its module is not part of an installed app.")
+        raise InvalidTask(
+            f"{path!r} is not a registered task: its module is not part of an installed app (nor of task_modules)."
+        )
     try:
         found = import_string(path)
     except ImportError as exc:
-        raise InvalidTask(f"{path!r} is not a registered task: {exc}") from exc
+        raise TaskNotImportable(f"{path!r} is not a registered task: {exc}") from exc
     if not isinstance(found, Task):
         raise InvalidTask(f"{path!r} is not a registered task (found {type(found).__name__}).")
     return found
+
+
+class TaskNotImportable(InvalidTask):
+    """An installed app's task path that does not import in this process: often newer code than the worker's."""
+
+
+#: A task that does not import is retried for this long after enqueue (a rolling deploy), then it fails.
+DEPLOY_SKEW_SECONDS = 3600.0
+#: Longest wait between two tries of a task that does not import.
+DEPLOY_SKEW_MAX_DELAY = 300.0
+
+
+def _wait_for_new_code(execution: TaskExecution, attempt: int, exc: TaskNotImportable, backend: RailBackend) -> bool:
+    """Hand back an execution whose task this worker cannot import yet, uncounted and later; False past the window.
+
+    The web process validated the path at enqueue, so a worker that cannot import it most likely runs
+    older code: it gets the row again after a back-off that doubles with the execution's age (1 s to 5 min).
+    """
+    age = (timezone.now() - execution.created_at).total_seconds()
+    if age > DEPLOY_SKEW_SECONDS:
+        exc.args = (f"{exc} (for over {DEPLOY_SKEW_SECONDS:g}s: restart the workers after a deploy)",)
+        return False
+    delay = min(max(age, 1.0), DEPLOY_SKEW_MAX_DELAY)
+    run_after = timezone.now() + timedelta(seconds=delay)
+    if not execution.release(attempt, run_after=run_after):
+        return True
+    logger.warning(
+        "Task %s (%s): %s. It was probably enqueued by newer code: the worker may need a restart. "
+        "Trying again in %.0fs.",
+        execution.name,
+        execution.id,
+        exc,
+        delay,
+    )
+    backend.submit_on_commit(execution, run_after=run_after)
+    return True
 
 
 def _load_task_or_none(path: str) -> Task[..., Any] | None:
@@ -236,15 +273,7 @@ def run_execution(
     """
     from rail_tasks.models import TaskExecution
 
-    worker = worker_id or default_worker_id()
-    try:
-        claimed = TaskExecution.objects.claim_by_id(execution_id, worker, lease_seconds)
-    except (OperationalError, InterfaceError):
-        using = router.db_for_write(TaskExecution)
-        if connections[using].in_atomic_block:
-            raise
-        connections[using].close()
-        claimed = TaskExecution.objects.claim_by_id(execution_id, worker, lease_seconds)
+    claimed = _claim_by_id(TaskExecution, execution_id, worker_id or default_worker_id(), lease_seconds)
     if claimed is None:
         if TaskExecution.objects.filter(pk=execution_id).exists():
             logger.debug("Execution %s was already claimed; duplicate delivery ignored", execution_id)
@@ -252,6 +281,26 @@ def run_execution(
             logger.warning("Execution %s does not exist (deleted or never committed); nothing to run", execution_id)
         return None
     return run_claimed_execution(claimed)
+
+
+def _claim_by_id(
+    model: type[TaskExecution], execution_id: str | UUID, worker_id: str, lease_seconds: float | None
+) -> TaskExecution | None:
+    """The delivery's claim; once more on a fresh connection if the kept one turned out dead.
+
+    A worker that keeps its connection between tasks (``CONN_MAX_AGE``) finds
+    out here that the server closed it (restart, idle timeout), instead of
+    paying a ``CONN_HEALTH_CHECKS`` ping before every execution.
+    """
+    try:
+        return model.objects.claim_by_id(execution_id, worker_id, lease_seconds)
+    except (OperationalError, InterfaceError):
+        connection = connections[router.db_for_write(model)]
+        if connection.in_atomic_block:
+            raise
+        logger.info("Database connection lost before claiming %s; claiming on a new one", execution_id)
+        connection.close()
+        return model.objects.claim_by_id(execution_id, worker_id, lease_seconds)
 
 
 def run_claimed_execution(execution: TaskExecution) -> TaskExecution:
@@ -272,6 +321,12 @@ def run_claimed_execution(execution: TaskExecution) -> TaskExecution:
             )
         task = load_task(execution.task_path)
     except (InvalidTask, InvalidTaskBackend) as exc:
+        if (
+            isinstance(exc, TaskNotImportable)
+            and backend is not None
+            and _wait_for_new_code(execution, attempt, exc, backend)
+        ):
+            return execution
         _record_failure(execution, attempt, exc, backend, None, retryable=False)
         return execution
     if attempt > execution.max_attempts:

@@ -1,44 +1,80 @@
 """``RailTask``: Django's ``Task`` with rail's options, and the ``task`` decorator.
 
-On Django 6.1 the rail backends set ``task_class = RailTask``, so Django's own
-``@django.tasks.task(max_retries=5, timeout=60)`` accepts the same options.
-On Django 6.0 (whose decorator takes no extra options) use
-``@rail_tasks.task(...)``; it works on both.
+The options are declared once, in :class:`TaskOptions`; the decorators
+(``rail_tasks.task``, ``rail_tasks_graphql.task_mutation``) take exactly those
+keywords, and :func:`execution_options` resolves them against the task
+settings for a new execution. On Django 6.1 the rail backends set
+``task_class = RailTask``, so Django's own ``@django.tasks.task(max_retries=5,
+timeout=60)`` accepts the same options. On Django 6.0 (whose decorator takes
+no extra options) use ``@rail_tasks.task(...)``; it works on both.
 """
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, overload
+from typing import Any, TypedDict, Unpack, overload
 
 from django.tasks import DEFAULT_TASK_BACKEND_ALIAS, Task
 from django.tasks.base import DEFAULT_TASK_PRIORITY
 
 from rail_tasks.conf import task_settings
 
-__all__ = ["RailTask", "task"]
+__all__ = ["ExecutionOptions", "RailTask", "TaskOptions", "execution_options", "task"]
+
+
+class TaskOptions(TypedDict, total=False):
+    """Every option of a rail task, as the decorators take them (all optional).
+
+    ``None`` means "the task settings' default" for ``max_retries``,
+    ``retry_delay``, ``retry_backoff`` and ``timeout``.
+    """
+
+    #: Display name (``TaskExecution.name``); the function's name by default.
+    name: str
+    #: Queue name (Django calls it ``queue_name``); ``default_queue`` by default.
+    queue: str | None
+    #: -100 to 100, higher first where the backend supports it.
+    priority: int
+    #: Alias in ``TASKS``.
+    backend: str
+    #: Pass Django's task context as the first argument ``context`` (``context.task`` is the progress handle).
+    takes_context: bool
+    #: Retries after the first attempt.
+    max_retries: int | None
+    #: Seconds before a retry (the base of the backoff).
+    retry_delay: float | None
+    #: Exponential backoff with jitter between retries.
+    retry_backoff: bool | None
+    #: Seconds an attempt may run; enforced by the backend where it can, else at progress updates.
+    timeout: float | None
+    #: Whether ``update_progress`` writes progress.
+    track_progress: bool
+
+
+#: The option names, for did-you-mean messages.
+OPTION_NAMES = tuple(TaskOptions.__annotations__)
+
+
+def check_option_names(options: dict[str, Any], where: str = "rail_tasks.task") -> None:
+    """Raise :class:`TypeError` naming an unknown option and the closest valid one."""
+    for key in options:
+        if key not in OPTION_NAMES:
+            close = difflib.get_close_matches(key, OPTION_NAMES, n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else f" Options: {', '.join(OPTION_NAMES)}."
+            raise TypeError(f"{where}() got an unknown option {key!r}.{hint}")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RailTask(Task):  # type: ignore[type-arg]  # Task is generic only in django-stubs
-    """A Django ``Task`` carrying rail-tasks' per-task options.
+    """A Django ``Task`` carrying rail-tasks' per-task options (see :class:`TaskOptions`)."""
 
-    ``None`` means "use the task settings' default" for every option but
-    ``track_progress``.
-    """
-
-    #: Display name (seed: ``task_mutation(name="generate_report")``); defaults to the function's name.
     name: str = ""
-    #: Retries after the first attempt.
     max_retries: int | None = None
-    #: Seconds before a retry (the base of the backoff).
     retry_delay: float | None = None
-    #: Exponential backoff with jitter between retries.
     retry_backoff: bool | None = None
-    #: Seconds an attempt may run; enforced by the backend where it can, else at progress updates.
     timeout: float | None = None
-    #: Whether ``update_progress`` writes progress.
     track_progress: bool = True
 
     def __post_init__(self) -> None:
@@ -46,50 +82,64 @@ class RailTask(Task):  # type: ignore[type-arg]  # Task is generic only in djang
             object.__setattr__(self, "name", self.func.__name__)
         Task.__post_init__(self)  # validate against the backend
 
-    # Effective options (task value, else the settings' default).
 
-    @property
-    def effective_max_retries(self) -> int:
-        """``max_retries`` or the settings' default."""
-        return int(self.max_retries if self.max_retries is not None else task_settings.max_retries)
+@dataclass(frozen=True, slots=True)
+class ExecutionOptions:
+    """A task's options resolved against the task settings: what a new ``TaskExecution`` stores."""
 
-    @property
-    def effective_retry_delay(self) -> float:
-        """``retry_delay`` or the settings' default."""
-        return float(self.retry_delay if self.retry_delay is not None else task_settings.retry_delay)
+    name: str
+    max_retries: int
+    retry_delay: float
+    retry_backoff: bool
+    timeout: float | None
+    track_progress: bool
 
-    @property
-    def effective_retry_backoff(self) -> bool:
-        """``retry_backoff`` or the settings' default."""
-        return bool(self.retry_backoff if self.retry_backoff is not None else task_settings.retry_backoff)
-
-    @property
-    def effective_timeout(self) -> float | None:
-        """``timeout`` or the settings' ``default_timeout``."""
-        value = self.timeout if self.timeout is not None else task_settings.default_timeout
-        return float(value) if value is not None else None
-
-
-def task_options(task: Task[..., Any]) -> dict[str, Any]:
-    """Rail options of any ``Task``: a plain Django ``Task`` gets the settings' defaults."""
-    if isinstance(task, RailTask):
+    def as_fields(self) -> dict[str, Any]:
+        """The ``TaskExecution`` field values."""
         return {
-            "name": task.name,
-            "max_retries": task.effective_max_retries,
-            "retry_delay": task.effective_retry_delay,
-            "retry_backoff": task.effective_retry_backoff,
-            "timeout": task.effective_timeout,
-            "track_progress": task.track_progress,
+            "name": self.name,
+            "max_retries": self.max_retries,
+            "retry_delay": self.retry_delay,
+            "retry_backoff": self.retry_backoff,
+            "timeout": self.timeout,
+            "track_progress": self.track_progress,
         }
-    timeout = task_settings.default_timeout
-    return {
-        "name": task.name,
-        "max_retries": int(task_settings.max_retries),
-        "retry_delay": float(task_settings.retry_delay),
-        "retry_backoff": bool(task_settings.retry_backoff),
-        "timeout": float(timeout) if timeout is not None else None,
-        "track_progress": True,
-    }
+
+
+def execution_options(task: Task[..., Any]) -> ExecutionOptions:
+    """The options of any ``Task`` for a new execution; a plain Django ``Task`` gets the settings' defaults."""
+
+    def pick(name: str) -> Any:
+        value = getattr(task, name, None)
+        return getattr(task_settings, name) if value is None else value
+
+    timeout = getattr(task, "timeout", None)
+    if timeout is None:
+        timeout = task_settings.default_timeout
+    return ExecutionOptions(
+        name=task.name,
+        max_retries=int(pick("max_retries")),
+        retry_delay=float(pick("retry_delay")),
+        retry_backoff=bool(pick("retry_backoff")),
+        timeout=float(timeout) if timeout is not None else None,
+        track_progress=bool(getattr(task, "track_progress", True)),
+    )
+
+
+def make_task(func: Callable[..., Any], options: TaskOptions, *, where: str = "rail_tasks.task") -> RailTask:
+    """Build the :class:`RailTask` for ``func`` with ``options`` (unknown names are a ``TypeError``)."""
+    check_option_names(dict(options), where)
+    values: dict[str, Any] = dict(options)
+    queue = values.pop("queue", None)
+    return RailTask(
+        func=func,
+        queue_name=queue or str(task_settings.default_queue),
+        priority=values.pop("priority", DEFAULT_TASK_PRIORITY),
+        backend=values.pop("backend", DEFAULT_TASK_BACKEND_ALIAS),
+        takes_context=values.pop("takes_context", False),
+        run_after=None,
+        **values,
+    )
 
 
 @overload
@@ -97,74 +147,22 @@ def task(function: Callable[..., Any], /) -> RailTask: ...
 
 
 @overload
-def task(
-    function: None = None,
-    /,
-    *,
-    name: str = "",
-    queue: str | None = None,
-    priority: int = DEFAULT_TASK_PRIORITY,
-    backend: str = DEFAULT_TASK_BACKEND_ALIAS,
-    takes_context: bool = False,
-    max_retries: int | None = None,
-    retry_delay: float | None = None,
-    retry_backoff: bool | None = None,
-    timeout: float | None = None,
-    track_progress: bool = True,
-) -> Callable[[Callable[..., Any]], RailTask]: ...
+def task(function: None = None, /, **options: Unpack[TaskOptions]) -> Callable[[Callable[..., Any]], RailTask]: ...
 
 
 def task(
-    function: Callable[..., Any] | None = None,
-    /,
-    *,
-    name: str = "",
-    queue: str | None = None,
-    priority: int = DEFAULT_TASK_PRIORITY,
-    backend: str = DEFAULT_TASK_BACKEND_ALIAS,
-    takes_context: bool = False,
-    max_retries: int | None = None,
-    retry_delay: float | None = None,
-    retry_backoff: bool | None = None,
-    timeout: float | None = None,
-    track_progress: bool = True,
+    function: Callable[..., Any] | None = None, /, **options: Unpack[TaskOptions]
 ) -> RailTask | Callable[[Callable[..., Any]], RailTask]:
     """Turn a module-level function into a tracked task.
 
-    Works bare (``@task``) or with options::
+    Works bare (``@task``) or with the options of :class:`TaskOptions`::
 
         @rail_tasks.task(queue="orders", max_retries=5, retry_delay=60, timeout=300)
         def process_order(order_id: str) -> dict: ...
 
-    :param name: display name; the function's name by default.
-    :param queue: queue name (Django calls it ``queue_name``); ``default_queue`` by default.
-    :param priority: -100 to 100, higher runs first where the backend supports it.
-    :param backend: alias in ``TASKS``.
-    :param takes_context: pass Django's task context as the first argument ``context``
-        (``context.task`` is the progress handle).
-    :param max_retries: retries after the first attempt.
-    :param retry_delay: seconds before a retry.
-    :param retry_backoff: exponential backoff with jitter.
-    :param timeout: seconds an attempt may run.
-    :param track_progress: whether ``update_progress`` writes progress.
+    A misspelt option is a ``TypeError`` naming the closest valid one.
     """
-
-    def wrap(func: Callable[..., Any]) -> RailTask:
-        return RailTask(
-            func=func,
-            name=name,
-            queue_name=queue or str(task_settings.default_queue),
-            priority=priority,
-            backend=backend,
-            takes_context=takes_context,
-            run_after=None,
-            max_retries=max_retries,
-            retry_delay=retry_delay,
-            retry_backoff=retry_backoff,
-            timeout=timeout,
-            track_progress=track_progress,
-        )
-
+    check_option_names(dict(options))
     if function is not None:
-        return wrap(function)
-    return wrap
+        return make_task(function, options)
+    return lambda func: make_task(func, options)

@@ -32,8 +32,12 @@ def _refuse_anonymous(request: HttpRequest) -> JsonResponse | None:
     return None
 
 
-def _visible(request: HttpRequest, task_id: UUID) -> TaskExecution | None:
-    return TaskExecution.objects.visible_to(request.user).filter(pk=task_id).first()
+def _visible(request: HttpRequest, task_id: str | UUID) -> TaskExecution | None:
+    try:
+        pk = task_id if isinstance(task_id, UUID) else UUID(str(task_id))
+    except ValueError:
+        return None  # not a UUID: the same answer as a missing id
+    return TaskExecution.objects.visible_to(request.user).filter(pk=pk).first()
 
 
 def _not_found() -> JsonResponse:
@@ -41,7 +45,7 @@ def _not_found() -> JsonResponse:
 
 
 @require_GET
-def task_detail(request: HttpRequest, task_id: UUID) -> JsonResponse:
+def task_detail(request: HttpRequest, task_id: str | UUID) -> JsonResponse:
     """The execution's status as JSON (seed 001's shape)."""
     if refused := _refuse_anonymous(request):
         return refused
@@ -65,7 +69,7 @@ def _no_view(request: HttpRequest) -> HttpResponse:  # pragma: no cover - never 
 
 @csrf_exempt  # CSRF is enforced below for session-cookie clients, as DRF does
 @require_POST
-def task_cancel(request: HttpRequest, task_id: UUID, **_: Any) -> HttpResponse:
+def task_cancel(request: HttpRequest, task_id: str | UUID, **_: Any) -> HttpResponse:
     """Cancel the execution (at once when waiting, at its next progress update when running)."""
     if refused := _refuse_anonymous(request):
         return refused

@@ -13,6 +13,7 @@ import contextlib
 import json
 import logging
 from abc import abstractmethod
+from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar, ParamSpec, TypeVar, cast
 
@@ -26,12 +27,14 @@ from django.tasks.signals import task_enqueued
 from django.utils.json import normalize_json
 from django.utils.module_loading import import_string
 
-from rail_tasks.conf import task_settings
+from rail_tasks import statements
+from rail_tasks.conf import SettingSpec, task_settings
 from rail_tasks.exceptions import InvalidTaskArguments, TasksDisabled
+from rail_tasks.hookcalls import hooks
 from rail_tasks.owner import get_current_owner
-from rail_tasks.plugins import hooks
 from rail_tasks.status import to_django_status
-from rail_tasks.task import RailTask, task_options
+from rail_tasks.task import RailTask, execution_options
+from rail_tasks.task_paths import check_task_path
 
 if TYPE_CHECKING:
     from rail_tasks.models import TaskExecution
@@ -67,11 +70,16 @@ class RailBackend(BaseTaskBackend):
     supports_cancel_running: ClassVar[bool] = False
     runs_inline: ClassVar[bool] = False
 
+    #: The ``OPTIONS`` keys this backend reads, checked by the system checks (unknown keys get a did-you-mean).
+    option_specs: ClassVar[Mapping[str, SettingSpec]] = {}
+
     def __init__(self, alias: str, params: dict[str, Any]) -> None:
         super().__init__(alias, params)
         if "QUEUES" not in params:
             # Seed-style settings: `queues` lists allowed names; empty allows any.
             self.queues = set(task_settings.queues)
+        #: Module-level tasks bound to this alias, by ``id()``: ``Task.using()`` validates on every call.
+        self._bound: dict[int, tuple[Task[..., Any], Task[..., Any]]] = {}
 
     # -- transport: what subclasses provide -----------------------------------
 
@@ -101,6 +109,7 @@ class RailBackend(BaseTaskBackend):
                 raise InvalidTask("max_retries cannot be negative.")
 
     def _check_importable(self, task: Task[..., Any]) -> None:
+        check_task_path(task.module_path)
         try:
             found = import_string(task.module_path)
         except ImportError as exc:
@@ -142,11 +151,10 @@ class RailBackend(BaseTaskBackend):
         self.validate_task(task)
         self._check_importable(task)
         json_args, json_kwargs = self._json_arguments(args, kwargs)
-        options = task_options(task)
+        options = execution_options(task)
         metadata = hooks.enqueue_metadata(task, json_args, json_kwargs)
         owner = get_current_owner()
         execution = TaskExecution(
-            name=options["name"],
             task_path=task.module_path,
             backend=self.alias,
             queue=task.queue_name,
@@ -154,11 +162,7 @@ class RailBackend(BaseTaskBackend):
             args=json_args,
             kwargs=json_kwargs,
             metadata=metadata,
-            max_retries=options["max_retries"],
-            retry_delay=options["retry_delay"],
-            retry_backoff=options["retry_backoff"],
-            timeout=options["timeout"],
-            track_progress=options["track_progress"],
+            **options.as_fields(),
             run_after=task.run_after,
             owner=owner if owner is not None and owner.is_authenticated else None,
         )
@@ -172,16 +176,34 @@ class RailBackend(BaseTaskBackend):
             )
         except ValidationError as exc:
             raise InvalidTask(f"Task {task.module_path!r} cannot be enqueued: {exc}") from exc
-        execution.save(force_insert=True)
+        submitted = self.insert_execution(execution, router.db_for_write(TaskExecution, instance=execution))
         hooks.enqueue(execution)
         task_result = cast("TaskResult[_P, _R]", self.to_task_result(execution, task))
         task_enqueued.send(sender=type(self), task_result=task_result)
-        self.submit_on_commit(execution, run_after=task.run_after)
+        if submitted:  # the INSERT told the engine already (NOTIFY on commit): report it on commit too
+            using = router.db_for_write(TaskExecution, instance=execution)
+            transaction.on_commit(lambda: hooks.submitted(execution, str(execution.pk)), using=using)
+        else:
+            self.submit_on_commit(execution, run_after=task.run_after)
         if self.runs_inline:
             # With track_in_database=False the finished row is already gone; the result stays as enqueued.
             with contextlib.suppress(TaskResultDoesNotExist):
                 task_result.refresh()
         return task_result
+
+    def insert_execution(self, execution: TaskExecution, using: str) -> bool:
+        """Write the new row to ``using``; return whether that statement also submitted it to the engine.
+
+        One prebuilt ``INSERT`` (:func:`rail_tasks.statements.insert_execution`),
+        or ``save()`` when model signals listen. A backend whose engine can be
+        told in the same round trip (the database backend's ``NOTIFY``) does
+        so here and returns ``True``: :meth:`enqueue` then skips
+        :meth:`submit_on_commit`, so a rolled-back enqueue must not reach the
+        engine either.
+        """
+        if not statements.insert_execution(execution, using=using):
+            execution.save(force_insert=True, using=using)
+        return False
 
     def submit_on_commit(self, execution: TaskExecution, *, run_after: datetime | None = None) -> None:
         """Call :meth:`submit` once the current transaction commits (at once outside one).
@@ -224,7 +246,7 @@ class RailBackend(BaseTaskBackend):
             )
         if task.backend != self.alias:
             # The module-level task may name another alias; validate run_after against this backend.
-            task = task.using(backend=self.alias)
+            task = self._bind(task)
         if self.supports_defer and execution.run_after and task.run_after != execution.run_after:
             task = task.using(run_after=execution.run_after)
         result: TaskResult[..., Any] = TaskResult(
@@ -244,6 +266,15 @@ class RailBackend(BaseTaskBackend):
         )
         object.__setattr__(result, "_return_value", execution.result)
         return result
+
+    def _bind(self, task: Task[..., Any]) -> Task[..., Any]:
+        """``task.using(backend=self.alias)``, made once per task (a worker binds every execution's task twice)."""
+        cached = self._bound.get(id(task))
+        if cached is None or cached[0] is not task:  # the key holds the task: its id cannot be reused meanwhile
+            if len(self._bound) >= 512:  # tasks made on the fly (``.using()`` per call) must not pile up
+                self._bound.clear()
+            cached = self._bound[id(task)] = (task, task.using(backend=self.alias))
+        return cached[1]
 
 
 def _find_unserialisable(value: Any, path: str = "") -> str:

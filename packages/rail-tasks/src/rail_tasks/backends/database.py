@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
-from django.db import DatabaseError, router
+from django.db import DatabaseError, connections, router
 from django.utils import timezone
 
+from rail_tasks import statements
 from rail_tasks.backends.base import RailBackend
+from rail_tasks.conf import SETTING_SPECS, SettingSpec
 
 if TYPE_CHECKING:
     from rail_tasks.models import TaskExecution
@@ -31,6 +34,33 @@ class DatabaseBackend(RailBackend):
 
     supports_timeout = True
     supports_cancel_running = True
+    option_specs: ClassVar[Mapping[str, SettingSpec]] = {
+        name: SETTING_SPECS[name]
+        for name in ("poll_interval", "lease_seconds", "heartbeat_seconds", "shutdown_grace_seconds")
+    }
+
+    def insert_execution(self, execution: TaskExecution, using: str) -> bool:
+        """On PostgreSQL, ``INSERT`` and ``NOTIFY`` in one round trip when the row is due now.
+
+        NOTIFY is transactional: workers hear it when the enqueue commits, never
+        for a rolled-back one, as with :meth:`submit` on commit. Needs a driver
+        that takes two statements in one call (psycopg's default client-side
+        binding, psycopg2); with ``server_side_binding`` the NOTIFY follows on
+        commit instead.
+        """
+        from rail_tasks.worker.notify import CHANNEL, NOTIFY_SQL
+
+        connection = connections[using]
+        due = execution.run_after is None or execution.run_after <= timezone.now()
+        if (
+            due
+            and connection.vendor == "postgresql"
+            and not connection.settings_dict["OPTIONS"].get("server_side_binding")
+        ):
+            payload = [CHANNEL, execution.queue]
+            if statements.insert_execution(execution, using=using, then=NOTIFY_SQL, then_params=payload):
+                return True
+        return super().insert_execution(execution, using)
 
     def submit(self, execution: TaskExecution, *, run_after: datetime | None = None) -> str:
         """The committed row is what workers claim; wake idle PostgreSQL workers when it is due now.

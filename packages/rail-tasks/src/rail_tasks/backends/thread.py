@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -12,7 +13,7 @@ from django.db import connections
 from django.utils import timezone
 
 from rail_tasks.backends.base import RailBackend
-from rail_tasks.conf import task_settings
+from rail_tasks.conf import SETTING_SPECS, SettingSpec, task_settings
 from rail_tasks.engine import heartbeat
 from rail_tasks.engine.delivery import deliver
 from rail_tasks.engine.interrupts import ThreadInterrupts
@@ -45,6 +46,7 @@ class ThreadBackend(RailBackend):
     supports_cancel_running = True
     #: Seconds between two reads of cancel requests made in other processes (this process's are at once).
     cancel_check_seconds: ClassVar[float] = 2.0
+    option_specs: ClassVar[Mapping[str, SettingSpec]] = {"max_workers": SETTING_SPECS["max_workers"]}
 
     def __init__(self, alias: str, params: dict[str, Any]) -> None:
         super().__init__(alias, params)

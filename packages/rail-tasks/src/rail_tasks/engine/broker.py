@@ -20,13 +20,15 @@ from __future__ import annotations
 
 import logging
 from abc import abstractmethod
+from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from django.utils import timezone
 
+from rail_tasks.backend_options import OptionSpec, setting_option
 from rail_tasks.backends.base import RailBackend
-from rail_tasks.conf import task_settings
+from rail_tasks.conf import SETTING_SPECS, task_settings
 
 if TYPE_CHECKING:
     from rail_tasks.models import TaskExecution
@@ -34,6 +36,8 @@ if TYPE_CHECKING:
 __all__ = ["BrokerBackend", "scale_priority"]
 
 logger = logging.getLogger("rail_tasks.engine")
+
+_NUMBER = (int, float)
 
 
 def scale_priority(priority: int, levels: int, *, higher_first: bool = True) -> int:
@@ -69,13 +73,19 @@ class BrokerBackend(RailBackend):
     supports_timeout: ClassVar[bool] = True
     supports_cancel_running: ClassVar[bool] = True
 
-    #: Option names this class reads, with their defaults (``None``: the task setting of that name).
-    broker_options: ClassVar[dict[str, float | None]] = {
-        "lease_seconds": None,
-        "heartbeat_seconds": None,
-        "reap_interval": 30.0,
-        "resubmit_after": 300.0,
-        "time_limit_grace": 5.0,
+    #: The kit's options (subclasses add their own: ``{**BrokerBackend.option_specs, ...}``).
+    option_specs: ClassVar[Mapping[str, OptionSpec]] = {
+        "lease_seconds": setting_option("lease_seconds"),
+        "heartbeat_seconds": setting_option("heartbeat_seconds"),
+        "reap_interval": OptionSpec(
+            "reap_interval", _NUMBER, 30.0, "Seconds between two passes of the worker's reaper."
+        ),
+        "resubmit_after": OptionSpec(
+            "resubmit_after", _NUMBER, 300.0, "Seconds a due execution may wait unstarted before it is resent."
+        ),
+        "time_limit_grace": OptionSpec(
+            "time_limit_grace", _NUMBER, 5.0, "Seconds from the timeout to the engine's own hard kill."
+        ),
     }
 
     def __init__(self, alias: str, params: dict[str, Any]) -> None:
@@ -87,9 +97,12 @@ class BrokerBackend(RailBackend):
         self.time_limit_grace = self._number("time_limit_grace")
 
     def _number(self, name: str) -> float:
-        default = self.broker_options[name]
-        value = self.options.get(name, getattr(task_settings, name) if default is None else default)
-        return float(value)
+        """An option's value, else the task setting of that name, else the option's default."""
+        if name in self.options:
+            return float(self.options[name])
+        if name in SETTING_SPECS:
+            return float(getattr(task_settings, name))
+        return float(self.option_specs[name].default)
 
     # -- transport ----------------------------------------------------------------
 

@@ -14,7 +14,7 @@ import atexit
 import os
 import threading
 
-from rail_tasks.plugins import hooks
+from rail_tasks.hookcalls import hooks
 
 __all__ = ["worker_started", "worker_stopping"]
 

@@ -117,6 +117,16 @@ class RecoverySuite:
         )
         return found
 
+    def fail_hooks(self, execution_id: str, count: int) -> list[bool]:
+        """Wait for ``count`` ``rail_tasks_fail`` calls (from any process); their ``will_retry`` values."""
+
+        def fired() -> list[bool]:
+            found = [e["will_retry"] for e in read_events(execution_id) if e["event"] == "hook:fail"]
+            return found if len(found) >= count else []
+
+        found: list[bool] = wait_until(fired, timeout=10, message=f"rail_tasks_fail fired fewer than {count} times")
+        return found
+
     def serves_again(self) -> None:
         """The engine still runs tasks."""
         result = self.using(tasks.add).enqueue(20, 22)
@@ -164,6 +174,7 @@ class RecoverySuite:
         assert row.exception_class == _TIMEOUT
         assert row.attempts == 1
         self.serves_again()
+        assert self.fail_hooks(result.id, 1) == [False], "the outcome hook fires once, wherever it was recorded"
 
     def test_cancel_of_a_task_that_never_reports_progress(self, rail_backend: RailBackend, start_worker: Any) -> None:
         """Cancelling a running task stops it even though it never calls ``update_progress``."""
@@ -189,6 +200,7 @@ class RecoverySuite:
         assert row.attempts == 2
         assert self.starts(result.id) == 2
         self.serves_again()
+        assert self.fail_hooks(result.id, 2) == [True, False], "recorded outside the task, each outcome fires once"
 
     def test_system_exit_in_a_task_fails_it_and_the_worker_carries_on(
         self, rail_backend: RailBackend, start_worker: Any

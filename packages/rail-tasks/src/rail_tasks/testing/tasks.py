@@ -37,7 +37,7 @@ __all__ = [
 
 def _handle() -> TaskHandle:
     handle = rail_tasks.current_task()
-    if handle is None:  # pragma: no cover - only when called outside a worker
+    if handle.detached:  # pragma: no cover - only when called outside a worker
         raise RuntimeError("conformance tasks must run as tasks")
     return handle
 

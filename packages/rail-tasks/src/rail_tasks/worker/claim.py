@@ -3,10 +3,13 @@
 PostgreSQL: one statement in autocommit, ``UPDATE ... WHERE id IN (SELECT
 ... FOR UPDATE SKIP LOCKED LIMIT n) RETURNING ...``: concurrent workers never
 wait for each other, and the claimed rows come back with the claim (one
-round trip for a whole batch). SQLite has no row locks: a transaction
-(``BEGIN IMMEDIATE`` with ``"transaction_mode": "IMMEDIATE"``) serialises
-claimers, picks the ready ids and claims them by primary key with the same
-conditional ``UPDATE ... RETURNING``. Other databases lock with the ORM's
+round trip for a whole batch). SQLite has no row locks: a transaction that
+takes the write lock up front (``BEGIN IMMEDIATE``, whatever ``transaction_mode``
+the project set) serialises claimers, picks the ready ids and claims them by
+primary key with the same conditional ``UPDATE ... RETURNING``. (A deferred
+transaction that reads, then writes, fails at once with "database is locked"
+when another process writes meanwhile, whatever the ``timeout``; ``BEGIN
+IMMEDIATE`` waits for the lock instead.) Other databases lock with the ORM's
 ``select_for_update`` in a transaction and read the claim back by its own
 timestamp. Every claim is the model's fenced bulk transition
 (:meth:`TaskExecutionQuerySet.claim_and_fetch`), so only rows this worker
@@ -16,14 +19,17 @@ really claimed are returned.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
-from datetime import datetime
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import connections, transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
+from rail_tasks import statements
 from rail_tasks.models import TaskExecution
 from rail_tasks.status import READY_STATUSES
 
@@ -52,10 +58,15 @@ def claim_batch(
     now = timezone.now()
     executions = TaskExecution.objects.using(using)
     connection = connections[using]
+    lease_expires_at = now + timedelta(seconds=lease_seconds) if lease_seconds else None
     if connection.vendor == "postgresql":
-        # One statement in autocommit: UPDATE ... WHERE id IN (SELECT ... FOR UPDATE SKIP LOCKED) RETURNING.
+        # One statement in autocommit: UPDATE ... WHERE id IN (SELECT ... FOR UPDATE SKIP LOCKED) RETURNING,
+        # its text built once (rail_tasks.statements), as the ORM's claim_and_fetch would write it.
         ready_ids = _ready_ids(using, backends, queues, now, limit)
-        return executions.filter(pk__in=ready_ids).claim_and_fetch(worker_id, lease_seconds, now=now, started=False)
+        rows = statements.claim_in(
+            TaskExecution, ready_ids.sql, ready_ids.params, worker_id, now, lease_expires_at, using=using
+        )
+        return sorted(rows, key=_claim_order)
     if connection.vendor == "sqlite":
         ready_ids = _ready_ids(using, backends, queues, now, limit)
         with connection.cursor() as cursor:  # look before taking the database-wide write lock
@@ -64,10 +75,14 @@ def claim_batch(
                 return []
         # Under the write lock (BEGIN IMMEDIATE): pick the ids on the ready index, then claim them by
         # primary key. (An "UPDATE ... WHERE id IN (subquery)" makes SQLite walk every waiting row.)
-        with transaction.atomic(using=using), connection.cursor() as cursor:
+        with _write_lock(connection), connection.cursor() as cursor:
             cursor.execute(ready_ids.sql, ready_ids.params)
             ids = [row[0] for row in cursor.fetchall()]
-            return executions.filter(pk__in=ids).claim_and_fetch(worker_id, lease_seconds, now=now, started=False) if ids else []
+            if not ids:
+                return []
+            placeholders = ", ".join(["%s"] * len(ids))
+            rows = statements.claim_in(TaskExecution, placeholders, ids, worker_id, now, lease_expires_at, using=using)
+            return sorted(rows, key=_claim_order)
     ready = executions.ready(now).filter(backend__in=list(backends))
     if queues:
         ready = ready.filter(queue__in=list(queues))
@@ -76,10 +91,33 @@ def claim_batch(
         ready = ready.select_for_update(skip_locked=True)
     with transaction.atomic(using=using):
         if connection.features.allow_sliced_subqueries_with_in:
-            rows = executions.filter(pk__in=ready.values("pk")[:limit])
+            picked = executions.filter(pk__in=ready.values("pk")[:limit])
         else:
-            rows = executions.filter(pk__in=list(ready.values_list("pk", flat=True)[:limit]))
-        return rows.claim_and_fetch(worker_id, lease_seconds, now=now, started=False)
+            picked = executions.filter(pk__in=list(ready.values_list("pk", flat=True)[:limit]))
+        return picked.claim_and_fetch(worker_id, lease_seconds, now=now, started=False)
+
+
+@contextmanager
+def _write_lock(connection: BaseDatabaseWrapper) -> Iterator[None]:
+    """A transaction on SQLite that begins with the write lock (``BEGIN IMMEDIATE``), even in DEFERRED mode.
+
+    Django's SQLite backend begins transactions with ``BEGIN <transaction_mode>``; the worker sets the
+    mode of its own connection for this one transaction (``EXCLUSIVE``, if configured, is kept).
+    """
+    connection.ensure_connection()
+    previous = getattr(connection, "transaction_mode", None)
+    if previous != "EXCLUSIVE":
+        connection.transaction_mode = "IMMEDIATE"  # type: ignore[attr-defined]  # SQLite's DatabaseWrapper
+    try:
+        with transaction.atomic(using=connection.alias):
+            yield
+    finally:
+        connection.transaction_mode = previous  # type: ignore[attr-defined]
+
+
+def _claim_order(row: TaskExecution) -> tuple[int, datetime]:
+    """Highest priority first, then oldest (the order the claim picked them in)."""
+    return (-row.priority, row.created_at)
 
 
 def _ready_ids(using: str, backends: Sequence[str], queues: Sequence[str], now: datetime, limit: int) -> RawSQL:

@@ -1,7 +1,8 @@
 """PostgreSQL LISTEN/NOTIFY: new work and cancel requests reach idle workers at once.
 
-The backend sends ``NOTIFY rail_tasks, '<payload>'`` after the transaction that
-created a row commits; workers ``LISTEN`` on a connection of their own and
+The backend sends ``NOTIFY rail_tasks, '<queue>'`` with the ``INSERT`` of a new
+row (one round trip; PostgreSQL delivers it when that transaction commits) and
+after a retry is scheduled; workers ``LISTEN`` on a connection of their own and
 claim as soon as a notification arrives. Notifications only wake workers up:
 losing one (a dropped connection) costs at most one poll interval, never a task.
 Other databases have no NOTIFY; their workers poll.
@@ -14,7 +15,7 @@ from typing import Any
 
 from django.db import connections
 
-__all__ = ["CANCEL_PREFIX", "CHANNEL", "Listener", "send_notify"]
+__all__ = ["CANCEL_PREFIX", "CHANNEL", "NOTIFY_SQL", "Listener", "send_notify"]
 
 logger = logging.getLogger("rail_tasks.worker")
 
@@ -22,6 +23,8 @@ logger = logging.getLogger("rail_tasks.worker")
 CHANNEL = "rail_tasks"
 #: Payload prefix of a cancel request (``cancel:<execution id>``); other payloads are queue names.
 CANCEL_PREFIX = "cancel:"
+#: The statement that notifies: parameters channel and payload (at most 7,000 bytes).
+NOTIFY_SQL = "SELECT pg_notify(%s, %s)"
 
 
 def send_notify(using: str, payload: str) -> None:
@@ -33,7 +36,7 @@ def send_notify(using: str, payload: str) -> None:
     if connection.vendor != "postgresql":
         return
     with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_notify(%s, %s)", [CHANNEL, payload[:7000]])
+        cursor.execute(NOTIFY_SQL, [CHANNEL, payload[:7000]])
 
 
 class Listener:

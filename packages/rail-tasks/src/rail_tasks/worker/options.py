@@ -11,9 +11,12 @@ from typing import Any
 from django.db import connections, router
 from django.tasks import task_backends
 
+from rail_tasks.backend_options import options_problems
 from rail_tasks.conf import raw_task_settings, task_settings
 
 __all__ = ["WorkerOptions", "database_backend_aliases", "default_worker_id"]
+
+DATABASE_BACKEND = "rail_tasks.backends.database.DatabaseBackend"
 
 #: Idle poll interval on SQLite when the settings name none (no LISTEN/NOTIFY there).
 SQLITE_POLL_INTERVAL = 0.1
@@ -75,6 +78,11 @@ class WorkerOptions:
         if not self.backends:
             raise ValueError("No TASKS alias uses rail_tasks.backends.database.DatabaseBackend; nothing to serve.")
         options: dict[str, Any] = dict(task_backends[self.backends[0]].options)
+        from rail_tasks.backends.database import DatabaseBackend
+
+        problems = options_problems(self.backends[0], options, DatabaseBackend.option_specs)
+        if problems:
+            raise ValueError(problems)
         self.using = self.using or router.db_for_write(TaskExecution)
         if self.poll_interval is None:
             sqlite = connections[self.using].vendor == "sqlite"

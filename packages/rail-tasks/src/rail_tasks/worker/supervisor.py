@@ -492,10 +492,13 @@ class Worker:
         self.stopping = True
         self.grace_deadline = now + self.options.grace
         running = sum(1 for child in self.children if child.busy)
-        self._log(
-            f"rail-tasks worker {self.options.worker_id}: stopping; waiting up to {self.options.grace:g}s "
-            f"for {running} running task(s) (signal again to stop now)"
-        )
+        if self.signals.last_signal is None:  # --burst, --max-tasks or stop() from code: nobody to signal again
+            self._log(f"rail-tasks worker {self.options.worker_id}: stopping; waiting for {running} running task(s)")
+        else:
+            self._log(
+                f"rail-tasks worker {self.options.worker_id}: stopping; waiting up to {self.options.grace:g}s "
+                f"for {running} running task(s) (signal again to stop now)"
+            )
         while self.buffer:
             execution, _ = self.buffer.popleft()
             pk, attempt = str(execution.pk), execution.attempts

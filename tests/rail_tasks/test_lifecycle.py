@@ -155,5 +155,5 @@ def test_task_options_are_declared_once_and_a_typo_names_the_closest() -> None:
     rail_fields = {f.name for f in fields(RailTask)} - {f.name for f in fields(django_tasks.Task)}
     assert rail_fields <= set(TaskOptions.__annotations__)
     assert {f.name for f in fields(ExecutionOptions)} <= set(TaskOptions.__annotations__)
-    with pytest.raises(TypeError, match=r"unknown option 'max_retry'. Did you mean 'max_retries'\?"):
+    with pytest.raises(TypeError, match=r"Unknown task option 'max_retry'. Did you mean 'max_retries'\?"):
         rail_tasks.task(max_retry=3)  # type: ignore[call-overload]

@@ -7,6 +7,7 @@ from graphql import GraphQLArgument, GraphQLNonNull
 
 from rail_tasks import Status, TaskExecution
 from rail_tasks.runner import load_task
+from rail_tasks_graphql import task_mutation
 from tests.rail_tasks_graphql.example import graphql as example
 from tests.rail_tasks_graphql.example.schema import schema
 from tests.rail_tasks_graphql.seed_documents import SEED_001_MUTATION
@@ -184,3 +185,8 @@ def test_oversized_mutation_arguments_are_refused_before_anything_is_stored(gql,
     assert out["errors"][0]["extensions"]["code"] == "INVALID_TASK"
     assert "max_argument_bytes" in out["errors"][0]["message"]
     assert not TaskExecution.objects.exists()
+
+
+def test_task_mutation_takes_the_task_options_and_names_a_misspelt_one() -> None:
+    with pytest.raises(TypeError, match=r"Unknown task option 'time_out'. Did you mean 'timeout'\?"):
+        task_mutation(time_out=5)  # type: ignore[call-overload]

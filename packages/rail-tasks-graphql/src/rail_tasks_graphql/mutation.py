@@ -34,7 +34,7 @@ import inspect
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, overload
+from typing import Any, Unpack, overload
 
 import graphene
 from asgiref.sync import sync_to_async
@@ -42,7 +42,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AnonymousUser
 
 import rail_tasks
-from rail_tasks import RailTask, TaskExecution, TaskHandle
+from rail_tasks import RailTask, TaskExecution, TaskHandle, TaskOptions
 from rail_tasks_graphql.arguments import arguments_for
 from rail_tasks_graphql.conf import graphql_setting
 from rail_tasks_graphql.errors import enqueue_error
@@ -184,36 +184,12 @@ def task_mutation(func: Callable[..., Any], /) -> TaskMutationField: ...
 
 @overload
 def task_mutation(
-    func: None = None,
-    /,
-    *,
-    name: str = "",
-    queue: str | None = None,
-    max_retries: int | None = None,
-    retry_delay: float | None = None,
-    retry_backoff: bool | None = None,
-    timeout: float | None = None,
-    track_progress: bool = True,
-    priority: int = 0,
-    backend: str | None = None,
-    description: str | None = None,
+    func: None = None, /, *, description: str | None = None, **options: Unpack[TaskOptions]
 ) -> Callable[[Callable[..., Any]], TaskMutationField]: ...
 
 
 def task_mutation(
-    func: Callable[..., Any] | None = None,
-    /,
-    *,
-    name: str = "",
-    queue: str | None = None,
-    max_retries: int | None = None,
-    retry_delay: float | None = None,
-    retry_backoff: bool | None = None,
-    timeout: float | None = None,
-    track_progress: bool = True,
-    priority: int = 0,
-    backend: str | None = None,
-    description: str | None = None,
+    func: Callable[..., Any] | None = None, /, *, description: str | None = None, **options: Unpack[TaskOptions]
 ) -> TaskMutationField | Callable[[Callable[..., Any]], TaskMutationField]:
     """Make ``func(root, info, **arguments)`` a GraphQL mutation that runs as a background task.
 
@@ -222,18 +198,18 @@ def task_mutation(
         @task_mutation(name="process_order", queue="orders", max_retries=5, retry_delay=60, timeout=300)
         def process_order(root, info, order_id: str): ...
 
-    :param name: the task's name (``TaskExecution.name``); the function's name by default.
-    :param queue: queue name; the settings' ``default_queue`` by default.
-    :param max_retries: retries after the first attempt.
-    :param retry_delay: seconds before a retry (the base of the backoff).
-    :param retry_backoff: exponential backoff with jitter.
-    :param timeout: seconds an attempt may run.
-    :param track_progress: whether ``info.context.task.update_progress`` writes progress.
-    :param priority: -100 to 100, higher first where the backend supports it.
-    :param backend: ``TASKS`` alias to enqueue on; else ``RAIL_TASKS_GRAPHQL["backend"]``, else ``default``.
+    :param options: the task's options, as ``rail_tasks.task`` takes them (:class:`rail_tasks.TaskOptions`:
+        ``name``, ``queue``, ``priority``, ``max_retries``, ``retry_delay``, ``retry_backoff``,
+        ``timeout``, ``track_progress``); ``backend`` is the ``TASKS`` alias to enqueue on, else
+        ``RAIL_TASKS_GRAPHQL["backend"]``, else ``default``. A misspelt option is a ``TypeError``
+        naming the closest one.
     :param description: the mutation's GraphQL description; the docstring's first paragraph by default.
     :returns: a :class:`TaskMutationField` to place in a ``graphene.ObjectType``.
     """
+
+    task_options: TaskOptions = {key: value for key, value in options.items() if key != "backend"}  # type: ignore[assignment]
+    alias = options.get("backend")
+    rail_tasks.task(**task_options)  # refuses a misspelt option now, at import time
 
     def wrap(function: Callable[..., Any]) -> TaskMutationField:
         if "<locals>" in function.__qualname__:
@@ -241,22 +217,15 @@ def task_mutation(
                 f"task_mutation must decorate a module-level function ({function.__qualname__}): "
                 "workers import the task by its module path."
             )
-        task_name = name or function.__name__
-        task = rail_tasks.task(
-            name=task_name,
-            queue=queue,
-            priority=priority,
-            max_retries=max_retries,
-            retry_delay=retry_delay,
-            retry_backoff=retry_backoff,
-            timeout=timeout,
-            track_progress=track_progress,
-        )(_make_runner(function, task_name))
+        task_name = options.get("name") or function.__name__
+        named = task_options.copy()
+        named["name"] = task_name
+        task = rail_tasks.task(**named)(_make_runner(function, task_name))
         _publish(task, function)
         doc = description
         if doc is None and function.__doc__:
             doc = inspect.cleandoc(function.__doc__).split("\n\n", 1)[0]
-        return TaskMutationField(task, function, backend=backend, description=doc)
+        return TaskMutationField(task, function, backend=alias, description=doc)
 
     if func is not None:
         return wrap(func)

@@ -32,7 +32,7 @@ from rail_tasks.runner import (
     run_execution,
 )
 from rail_tasks.status import Status
-from rail_tasks.task import RailTask, task
+from rail_tasks.task import RailTask, TaskOptions, task
 
 __all__ = [
     "DetachedTaskHandle",
@@ -45,6 +45,7 @@ __all__ = [
     "TaskCancelled",
     "TaskExecution",
     "TaskHandle",
+    "TaskOptions",
     "TaskTimeout",
     "TasksDisabled",
     "WorkerLost",

@@ -57,13 +57,13 @@ class TaskOptions(TypedDict, total=False):
 OPTION_NAMES = tuple(TaskOptions.__annotations__)
 
 
-def check_option_names(options: dict[str, Any], where: str = "rail_tasks.task") -> None:
+def check_option_names(options: dict[str, Any]) -> None:
     """Raise :class:`TypeError` naming an unknown option and the closest valid one."""
     for key in options:
         if key not in OPTION_NAMES:
             close = difflib.get_close_matches(key, OPTION_NAMES, n=1)
             hint = f" Did you mean {close[0]!r}?" if close else f" Options: {', '.join(OPTION_NAMES)}."
-            raise TypeError(f"{where}() got an unknown option {key!r}.{hint}")
+            raise TypeError(f"Unknown task option {key!r}.{hint}")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -126,9 +126,9 @@ def execution_options(task: Task[..., Any]) -> ExecutionOptions:
     )
 
 
-def make_task(func: Callable[..., Any], options: TaskOptions, *, where: str = "rail_tasks.task") -> RailTask:
+def make_task(func: Callable[..., Any], options: TaskOptions) -> RailTask:
     """Build the :class:`RailTask` for ``func`` with ``options`` (unknown names are a ``TypeError``)."""
-    check_option_names(dict(options), where)
+    check_option_names(dict(options))
     values: dict[str, Any] = dict(options)
     queue = values.pop("queue", None)
     return RailTask(

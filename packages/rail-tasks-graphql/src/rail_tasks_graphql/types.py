@@ -13,6 +13,7 @@ from typing import Any
 import graphene
 from graphene.types.generic import GenericScalar
 
+from rail_tasks import docs_url
 from rail_tasks.permissions import shown_error, shown_traceback
 
 __all__ = ["JSON", "TaskExecutionFields", "TaskExecutionType", "TaskMutationPayload", "viewer_of"]
@@ -42,7 +43,7 @@ class TaskExecutionFields:
     result = graphene.Field(JSON, description="The task's return value once completed.")
     error = graphene.String(
         description="The error of the last failed attempt: the raw message for viewers with the view "
-        "permission, else the exception class and a fixed sentence (see docs/security.md)."
+        "permission, else the exception class and a fixed sentence (see " + docs_url("security") + ")."
     )
     exception_class = graphene.String(description="The exception class of the last failure, e.g. builtins.ValueError.")
     traceback = graphene.String(

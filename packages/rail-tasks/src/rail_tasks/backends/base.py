@@ -81,6 +81,11 @@ class RailBackend(BaseTaskBackend):
         #: Module-level tasks bound to this alias, by ``id()``: ``Task.using()`` validates on every call.
         self._bound: dict[int, tuple[Task[..., Any], Task[..., Any]]] = {}
 
+    @classmethod
+    def engine_path(cls) -> str:
+        """The class path recorded on each execution (``engine``): a worker serves only its own engine's rows."""
+        return f"{cls.__module__}.{cls.__qualname__}"
+
     # -- transport: what subclasses provide -----------------------------------
 
     @abstractmethod
@@ -160,7 +165,7 @@ class RailBackend(BaseTaskBackend):
         execution = TaskExecution(
             task_path=task.module_path,
             backend=self.alias,
-            engine=f"{type(self).__module__}.{type(self).__qualname__}",
+            engine=self.engine_path(),
             queue=task.queue_name,
             priority=task.priority,
             args=json_args,

@@ -39,6 +39,11 @@ class DatabaseBackend(RailBackend):
         for name in ("poll_interval", "lease_seconds", "heartbeat_seconds", "shutdown_grace_seconds")
     }
 
+    @classmethod
+    def engine_path(cls) -> str:
+        """The public path (the class lives in ``backend.py`` of the engine's folder)."""
+        return "rail_tasks.backends.database.DatabaseBackend"
+
     def insert_execution(self, execution: TaskExecution, using: str) -> bool:
         """On PostgreSQL, ``INSERT`` and ``NOTIFY`` in one round trip when the row is due now.
 

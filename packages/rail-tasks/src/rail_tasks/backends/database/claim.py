@@ -31,6 +31,7 @@ from django.tasks import task_backends
 from django.utils import timezone
 
 from rail_tasks import statements
+from rail_tasks.backends.base import RailBackend
 from rail_tasks.models import TaskExecution
 from rail_tasks.status import READY_STATUSES
 
@@ -47,7 +48,7 @@ def served_engines(backends: Sequence[str]) -> list[str]:
     written before the engine was recorded.)
     """
     classes = {type(task_backends[alias]) for alias in backends}
-    return sorted({"", *(f"{cls.__module__}.{cls.__qualname__}" for cls in classes)})
+    return sorted({"", *(cls.engine_path() for cls in classes if issubclass(cls, RailBackend))})
 
 
 def claim_batch(

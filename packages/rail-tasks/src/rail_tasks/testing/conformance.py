@@ -49,7 +49,7 @@ from rail_tasks.testing import recorder, tasks
 from rail_tasks.testing.recorder import EVENTS_ENV, read_events
 from rail_tasks.testing.waiting import wait_for_status, wait_until
 
-__all__ = ["ConformanceSuite"]
+__all__ = ["ConformanceSuite", "RecordedSuite"]
 
 _TIMEOUT = "rail_tasks.exceptions.TaskTimeout"
 _CANCELLED = "rail_tasks.exceptions.TaskCancelled"
@@ -68,7 +68,26 @@ def _sequence(events: list[dict[str, Any]], *, skip_progress: bool = True) -> li
     return names
 
 
-class ConformanceSuite:
+class RecordedSuite:
+    """Base of the suites: every process of a test class records hooks and signals to one events file."""
+
+    @pytest.fixture(autouse=True, scope="class")
+    @classmethod
+    def _rail_events_file(cls, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+        """Name an events file for the recorder in every process of this class (unless one is set)."""
+        existing = os.environ.get(EVENTS_ENV)
+        if existing:
+            yield Path(existing)
+            return
+        path = tmp_path_factory.mktemp("rail-tasks-events") / "events.jsonl"
+        os.environ[EVENTS_ENV] = str(path)
+        try:
+            yield path
+        finally:
+            os.environ.pop(EVENTS_ENV, None)
+
+
+class ConformanceSuite(RecordedSuite):
     """Tests every backend passes; subclass with ``backend_alias`` and a ``worker`` fixture."""
 
     #: The alias in ``settings.TASKS`` under test (worker processes read the same settings).
@@ -94,21 +113,6 @@ class ConformanceSuite:
         return env
 
     # -- fixtures ----------------------------------------------------------------
-
-    @pytest.fixture(autouse=True, scope="class")
-    @classmethod
-    def _rail_events_file(cls, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-        """Name an events file for the recorder in every process of this class (unless one is set)."""
-        existing = os.environ.get(EVENTS_ENV)
-        if existing:
-            yield Path(existing)
-            return
-        path = tmp_path_factory.mktemp("rail-tasks-events") / "events.jsonl"
-        os.environ[EVENTS_ENV] = str(path)
-        try:
-            yield path
-        finally:
-            os.environ.pop(EVENTS_ENV, None)
 
     @pytest.fixture
     def rail_backend(self, worker: None) -> Iterator[RailBackend]:

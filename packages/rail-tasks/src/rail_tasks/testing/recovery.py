@@ -31,9 +31,7 @@ are observed through :mod:`rail_tasks.testing.recorder` (list it in
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import pytest
@@ -43,7 +41,8 @@ from rail_tasks.backends.base import RailBackend
 from rail_tasks.models import TaskExecution
 from rail_tasks.status import FINISHED_STATUSES, Status
 from rail_tasks.testing import tasks
-from rail_tasks.testing.recorder import EVENTS_ENV, read_events
+from rail_tasks.testing.conformance import RecordedSuite
+from rail_tasks.testing.recorder import read_events
 from rail_tasks.testing.waiting import wait_for_status, wait_until
 
 __all__ = ["RecoverySuite"]
@@ -52,7 +51,7 @@ _LOST = "rail_tasks.exceptions.WorkerLost"
 _TIMEOUT = "rail_tasks.exceptions.TaskTimeout"
 
 
-class RecoverySuite:
+class RecoverySuite(RecordedSuite):
     """Crashes, kills, timeouts and cancels every engine must recover from; subclass with ``start_worker``."""
 
     #: The alias in ``settings.TASKS`` under test.
@@ -64,21 +63,6 @@ class RecoverySuite:
     def start_worker(self) -> Callable[..., Any]:
         """``start(concurrency=2)`` -> a handle with ``kill()`` and ``stop()``; subclasses provide it."""
         pytest.fail(f"{type(self).__name__} must provide a start_worker fixture")
-
-    @pytest.fixture(autouse=True, scope="class")
-    @classmethod
-    def _rail_events_file(cls, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-        """Name an events file for the recorder in every process of this class (unless one is set)."""
-        existing = os.environ.get(EVENTS_ENV)
-        if existing:
-            yield Path(existing)
-            return
-        path = tmp_path_factory.mktemp("rail-tasks-recovery") / "events.jsonl"
-        os.environ[EVENTS_ENV] = str(path)
-        try:
-            yield path
-        finally:
-            os.environ.pop(EVENTS_ENV, None)
 
     @pytest.fixture
     def rail_backend(self) -> RailBackend:

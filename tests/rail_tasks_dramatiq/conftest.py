@@ -3,94 +3,41 @@
 from __future__ import annotations
 
 import contextlib
-import os
-import signal
-import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.process import REPO_ROOT, subprocess_env
-
-READY_TIMEOUT = 60.0
+from tests.process import WorkerCommand
 
 
-@pytest.hookimpl(wrapper=True, tryfirst=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[pytest.TestReport]:
-    """Keep each phase's report on the test item, so fixtures can show worker logs of failed tests."""
-    report: pytest.TestReport = yield
-    setattr(item, f"rep_{report.when}", report)
-    return report
-
-
-class DramatiqWorker:
+class DramatiqWorker(WorkerCommand):
     """One ``python -m dramatiq rail_tasks_dramatiq.worker`` command serving one ``TASKS`` alias."""
 
     def __init__(
         self, alias: str, log: Path, *, processes: int = 1, threads: int = 2, env: dict[str, str] | None = None
     ) -> None:
+        super().__init__(log, env={"RAIL_TASKS_DRAMATIQ_ALIASES": alias, **(env or {})})
         self.alias = alias
-        self.log = log
         self.processes = processes
         self.threads = threads
-        self.env = env or {}
-        self.process: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> DramatiqWorker:
-        """Start the command and wait until every worker process is ready."""
-        offset = self.log.stat().st_size if self.log.exists() else 0
-        command = [
+    def command(self) -> list[str]:
+        """Dramatiq's own command on the rail-tasks worker module."""
+        return [
             sys.executable, "-m", "dramatiq", "rail_tasks_dramatiq.worker",
             "--processes", str(self.processes), "--threads", str(self.threads), "--worker-shutdown-timeout", "10000",
         ]  # fmt: skip
-        env = {**subprocess_env(), "RAIL_TASKS_DRAMATIQ_ALIASES": self.alias, **self.env}
-        with self.log.open("ab") as out:
-            self.process = subprocess.Popen(
-                command, env=env, cwd=REPO_ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-            )
-        deadline = time.monotonic() + READY_TIMEOUT
-        while time.monotonic() < deadline:
-            text = self.log.read_bytes()[offset:].decode(errors="replace")
-            if text.count("is ready for action") >= self.processes:
-                return self
-            if self.process.poll() is not None:
-                break
-            time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"dramatiq worker did not start:\n{self.output()}")
+
+    def ready(self, output: str) -> bool:
+        """Every worker process said it is ready."""
+        return output.count("is ready for action") >= self.processes
 
     def worker_pids(self) -> list[int]:
         """Pids of the command's worker processes."""
-        assert self.process is not None
-        found = subprocess.run(
-            ["pgrep", "-P", str(self.process.pid)], capture_output=True, text=True, check=False
-        ).stdout.split()
-        return [int(pid) for pid in found]
-
-    def kill(self) -> None:
-        """SIGKILL the command and every process it started."""
-        if self.process is not None and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(10)
-
-    def stop(self) -> None:
-        """Graceful shutdown (SIGTERM), then SIGKILL whatever is left."""
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGTERM)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.process.wait(20)
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait(10)
-
-    def output(self) -> str:
-        """The command's log so far."""
-        return self.log.read_text(errors="replace") if self.log.exists() else ""
+        return self.child_pids()
 
 
 class SupervisedWorker:

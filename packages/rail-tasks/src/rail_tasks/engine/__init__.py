@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from rail_tasks.engine.interrupts import Interrupts, SignalInterrupts, ThreadInterrupts, in_database_call
     from rail_tasks.engine.leases import LeaseReport, renew_leases
     from rail_tasks.engine.process import worker_started, worker_stopping
-    from rail_tasks.engine.reaper import Reaper, ReapReport, reap, reap_one
+    from rail_tasks.engine.reaper import Reaper, ReapReport, engines_of, reap, reap_one
 
 __all__ = [
     "BrokerBackend",
@@ -46,6 +46,7 @@ __all__ = [
     "active_attempts",
     "current_attempt",
     "deliver",
+    "engines_of",
     "fail_running_attempt",
     "fresh_connections",
     "in_database_call",
@@ -82,6 +83,7 @@ _MODULES = {
     "Reaper": "reaper",
     "reap": "reaper",
     "reap_one": "reaper",
+    "engines_of": "reaper",
 }
 
 

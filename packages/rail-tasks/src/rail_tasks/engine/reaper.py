@@ -34,7 +34,7 @@ from django.utils import timezone
 from rail_tasks.exceptions import WorkerLost
 from rail_tasks.runner import fail_execution
 
-__all__ = ["ReapReport", "Reaper", "reap", "reap_one"]
+__all__ = ["ReapReport", "Reaper", "engines_of", "reap", "reap_one"]
 
 logger = logging.getLogger("rail_tasks.engine")
 
@@ -107,6 +107,14 @@ def reap_one(execution_id: str | UUID) -> str:
     return _settle_expired(execution_id, attempt, owner, started=started_at is not None)
 
 
+def engines_of(backends: Sequence[str]) -> list[str]:
+    """The ``engine`` values the ``TASKS`` aliases ``backends`` serve: their classes' paths, and ``""``."""
+    from rail_tasks.backends.base import RailBackend
+
+    classes = {type(task_backends[alias]) for alias in backends}
+    return sorted({"", *(cls.engine_path() for cls in classes if issubclass(cls, RailBackend))})
+
+
 def reap(
     *,
     backends: Sequence[str],
@@ -126,16 +134,18 @@ def reap(
         passes' resubmissions, updated in place, so one execution is not
         resubmitted on every pass.
     :param engines: only rows recorded for these backend class paths (the
-        ``engine`` column; ``None``: any), so a worker never touches rows an
-        alias enqueued under another engine before it was switched.
+        ``engine`` column); by default the classes the aliases use now, plus
+        rows from before engines were recorded. So a worker never touches rows
+        an alias enqueued under another engine before it was switched.
     """
     from rail_tasks.models import TaskExecution
 
     report = ReapReport()
     rows = TaskExecution.objects.using(using) if using else TaskExecution.objects.all()
     rows = rows.filter(backend__in=list(backends))
-    if engines is not None:
-        rows = rows.filter(engine__in=list(engines))
+    if engines is None:
+        engines = engines_of(backends)
+    rows = rows.filter(engine__in=list(engines))
     expired = rows.lease_expired().values_list("pk", "attempts", "worker_id", "attempt_started_at")[:limit]
     for pk, attempt, owner, started_at in list(expired):
         outcome = _settle_expired(pk, attempt, owner, started=started_at is not None)

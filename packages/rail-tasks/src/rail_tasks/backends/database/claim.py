@@ -27,11 +27,10 @@ from typing import Any
 from django.db import connections, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models.expressions import RawSQL
-from django.tasks import task_backends
 from django.utils import timezone
 
 from rail_tasks import statements
-from rail_tasks.backends.base import RailBackend
+from rail_tasks.engine.reaper import engines_of
 from rail_tasks.models import TaskExecution
 from rail_tasks.status import READY_STATUSES
 
@@ -41,14 +40,12 @@ logger = logging.getLogger("rail_tasks.worker")
 
 
 def served_engines(backends: Sequence[str]) -> list[str]:
-    """The ``engine`` values a worker of these aliases runs: their backends' class paths, and ``""``.
+    """The ``engine`` values a worker of these aliases runs (the engine kit's :func:`~rail_tasks.engine.engines_of`).
 
     A row records the class of the backend it was enqueued for; after an alias is switched to another
-    backend, the rows enqueued under the old one are left to that engine's workers. (``""``: rows
-    written before the engine was recorded.)
+    backend, the rows enqueued under the old one are left to that engine's workers.
     """
-    classes = {type(task_backends[alias]) for alias in backends}
-    return sorted({"", *(cls.engine_path() for cls in classes if issubclass(cls, RailBackend))})
+    return engines_of(backends)
 
 
 def claim_batch(

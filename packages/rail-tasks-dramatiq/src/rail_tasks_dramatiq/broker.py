@@ -18,6 +18,8 @@ from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 from dramatiq import Broker
 
+from rail_tasks import docs_url
+
 __all__ = ["BROKER_URL_SCHEMES", "RABBITMQ_SAFE_DELAY", "broker_kind", "resolve_broker"]
 
 #: URL schemes a ``dramatiq_broker`` option may use, and the broker class each builds.
@@ -43,7 +45,7 @@ def resolve_broker(source: str | None) -> Broker:
             return dramatiq.get_broker()
         raise ImproperlyConfigured(
             "No Dramatiq broker: set the backend option 'dramatiq_broker' (a dotted path to a Broker, or a "
-            "redis:// or amqp:// URL), or install django_dramatiq and set DRAMATIQ_BROKER."
+            f"redis:// or amqp:// URL), or install django_dramatiq and set DRAMATIQ_BROKER. See {docs_url('dramatiq')}"
         )
     with _lock:
         if source not in _built:

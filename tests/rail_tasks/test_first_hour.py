@@ -60,7 +60,7 @@ def test_misspelt_backend_stops_every_process_at_start(command: tuple[str, ...])
     assert "ImproperlyConfigured" in done.stderr
     assert "Unknown rail-tasks backend 'celeryy' in RAIL_TASKS['backend']" in done.stderr
     assert "Did you mean 'celery'?" in done.stderr
-    assert "Known backends: celery, database, sync, thread" in done.stderr
+    assert "Known backends: celery, database, django_q, sync, thread" in done.stderr
 
 
 def test_backend_of_a_missing_plugin_names_the_install() -> None:

@@ -38,7 +38,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-RUN = os.environ.get("RAIL_TASKS_TEST_DJANGOQ_RUN") or uuid.uuid4().hex[:8]
+RUN = uuid.uuid4().hex[:8]
 REDIS = "redis://127.0.0.1:6379/11"
 ENV = {
     "DJANGO_SETTINGS_MODULE": "tests.settings",
@@ -211,7 +211,7 @@ def main() -> None:
         return
     for broker in ("orm", "redis"):  # one process per broker: Django-Q2 reads its settings once per process
         command = [sys.executable, "-m", "benchmarks.djangoq", "--broker", broker, "--count", str(args.count)]
-        subprocess.run(command, cwd=REPO, check=True, env={**os.environ, "RAIL_TASKS_TEST_DJANGOQ_RUN": RUN})
+        subprocess.run(command, cwd=REPO, check=True)  # each with its own run id: counters and clusters apart
 
 
 if __name__ == "__main__":

@@ -66,7 +66,7 @@ def bench_redis() -> Any:
     """The benchmark's Redis client (``RAIL_BENCH_REDIS``), one per process."""
     import redis
 
-    return redis.Redis.from_url(os.environ["RAIL_BENCH_REDIS"])
+    return redis.Redis.from_url(os.environ["RAIL_BENCH_REDIS"], socket_timeout=None)  # blpop waits longer than 5 s
 
 
 def bench_body(key: str) -> None:

@@ -86,7 +86,7 @@ def _check_cluster(backend: DjangoQBackend, cluster: str, where: str) -> list[ch
                 f"{where} sends to cluster {cluster!r}, which Q_CLUSTER['ALT_CLUSTERS'] does not declare: "
                 "its messages would wait for a cluster nobody starts.",
                 hint=f"Declare it, e.g. 'ALT_CLUSTERS': {{{cluster!r}: {{}}}}, and start it with "
-                f"Q_CLUSTER_NAME={cluster} python manage.py qcluster (see {docs_url('djangoq')}).",
+                f"Q_CLUSTER_NAME={cluster} python manage.py qcluster; see {docs_url('djangoq', 'the-workers')}",
                 id="rail_tasks_djangoq.E004",
             )
         )

@@ -147,9 +147,9 @@ class Command(BaseCommand):
 
     def _warn_about_other_engines(self, backends: list[str]) -> None:
         """Say so when waiting rows of these aliases were enqueued for another backend (the alias was switched)."""
+        from rail_tasks.backends.database.claim import served_engines
         from rail_tasks.models import TaskExecution
         from rail_tasks.status import READY_STATUSES
-        from rail_tasks.backends.database.claim import served_engines
 
         try:
             others = (

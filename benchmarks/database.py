@@ -248,8 +248,8 @@ class Bench:
         from django_tasks_db.models import DBTaskResult
         from django_tasks_db.utils import exclusive_transaction
 
+        from rail_tasks.backends.database.claim import claim_batch
         from rail_tasks.models import TaskExecution
-        from rail_tasks.worker.claim import claim_batch
 
         samples = []
         for _ in range(rounds):

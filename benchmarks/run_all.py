@@ -14,6 +14,7 @@ REPO = Path(__file__).resolve().parent.parent
 BENCHMARKS = (
     ("database backend vs django-tasks-db", [sys.executable, "benchmarks/database.py"]),
     ("rail-tasks on Celery vs plain Celery", [sys.executable, "-m", "benchmarks.celery"]),
+    ("rail-tasks on Django-Q2 vs plain async_task", [sys.executable, "-m", "benchmarks.djangoq"]),
 )
 
 

@@ -6,7 +6,9 @@ from typing import Any
 
 import pytest
 from django.contrib.auth.models import Permission, User
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from rail_tasks import Status, TaskExecution
@@ -193,6 +195,33 @@ def test_each_action_needs_its_own_permission() -> None:
 
 def test_user_without_view_permission_is_refused() -> None:
     user = User.objects.create_user("nobody", password="pw", is_staff=True)
+    client = Client()
+    client.force_login(user)
+    assert client.get(reverse(CHANGELIST)).status_code == 403
+
+
+def test_changelist_never_loads_arguments_results_or_tracebacks(superuser: Client) -> None:
+    """One large row must not slow every listing: the list reads only the columns it shows."""
+    big = "x" * 200_000
+    TaskExecution.objects.create(
+        name="heavy", task_path="x.y", kwargs={"blob": big}, result={"blob": big}, traceback=big, error=big
+    )
+    with CaptureQueriesContext(connection) as queries:
+        response = superuser.get(reverse(CHANGELIST))
+    assert response.status_code == 200
+    assert "heavy" in response.content.decode()
+    listing = [q["sql"] for q in queries.captured_queries if "rail_tasks_taskexecution" in q["sql"]]
+    assert listing
+    assert not [sql for sql in listing if big in sql]
+    selects = [sql.split(" FROM ")[0] for sql in listing if sql.startswith("SELECT")]
+    for column in ('"kwargs"', '"result"', '"traceback"', '"args"', '"error"'):
+        assert not [s for s in selects if f'"rail_tasks_taskexecution".{column}' in s], column
+
+
+def test_the_change_permission_alone_does_not_open_the_list() -> None:
+    """Viewing executions needs the view permission, as on REST and GraphQL."""
+    user = User.objects.create_user("changer", password="pw", is_staff=True)
+    user.user_permissions.add(Permission.objects.get(codename="change_taskexecution"))
     client = Client()
     client.force_login(user)
     assert client.get(reverse(CHANGELIST)).status_code == 403

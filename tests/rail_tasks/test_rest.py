@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import secrets
 import string
 import uuid
@@ -10,7 +11,7 @@ from typing import Any
 
 import pytest
 from django.conf import settings
-from django.contrib.auth.models import AnonymousUser
+from django.contrib.auth.models import AnonymousUser, Permission
 from django.test import Client, override_settings
 
 import rail_tasks
@@ -38,10 +39,11 @@ NOT_FOUND = {"error": "Task not found."}
 def _middleware_with_tokens() -> list[str]:
     middleware = list(settings.MIDDLEWARE)
     # After Django's session authentication, before the owner middleware (which reads request.user).
-    middleware.insert(
-        middleware.index("rail_tasks.middleware.TaskOwnerMiddleware"),
+    where = middleware.index("rail_tasks.middleware.TaskOwnerMiddleware")
+    middleware[where:where] = [
+        "tests.rail_tasks.token_auth.CookieTokenMiddleware",
         "tests.rail_tasks.token_auth.BearerTokenMiddleware",
-    )
+    ]
     return middleware
 
 
@@ -63,7 +65,18 @@ def other(django_user_model: Any) -> Any:
 
 @pytest.fixture
 def staff(django_user_model: Any) -> Any:
+    """``is_staff`` and no rail_tasks permission: grants nothing."""
     return django_user_model.objects.create_user("staff", is_staff=True)
+
+
+@pytest.fixture
+def superuser(django_user_model: Any) -> Any:
+    return django_user_model.objects.create_superuser("root")
+
+
+def with_permissions(user: Any, *codenames: str) -> Any:
+    user.user_permissions.add(*Permission.objects.filter(content_type__app_label="rail_tasks", codename__in=codenames))
+    return type(user).objects.get(pk=user.pk)  # a fresh object: no cached permissions
 
 
 def session_client(user: Any, *, enforce_csrf: bool = False) -> Client:
@@ -150,21 +163,53 @@ def test_anonymous_is_refused(owner: Any) -> None:
     assert TaskExecution.objects.get(pk=row.id).status == Status.PENDING
 
 
-def test_tasks_without_owner_are_staff_only(other: Any, staff: Any) -> None:
+def test_tasks_without_owner_need_the_view_permission(other: Any, staff: Any, superuser: Any) -> None:
     result = tasks.add.enqueue(1, 2)  # enqueued outside any request: no owner
     assert session_client(other).get(detail(result.id)).status_code == 404
-    assert session_client(staff).get(detail(result.id)).json()["result"] == 3
+    assert session_client(staff).get(detail(result.id)).status_code == 404  # is_staff alone grants nothing
+    assert session_client(superuser).get(detail(result.id)).json()["result"] == 3
+    viewer = with_permissions(other, "view_taskexecution")
+    assert session_client(viewer).get(detail(result.id)).json()["result"] == 3
 
 
-def test_traceback_only_for_staff(owner: Any, staff: Any) -> None:
+def test_staff_without_permissions_see_and_cancel_nothing_of_others(owner: Any, staff: Any) -> None:
+    with rail_tasks.acting_as(owner):
+        failed = tasks.always_fails.enqueue("secret")
+    row = pending_for(owner)
+    assert session_client(staff).get(detail(failed.id)).json() == NOT_FOUND
+    assert token_client(staff).post(cancel(row.id)).json() == NOT_FOUND
+    assert TaskExecution.objects.get(pk=row.id).status == Status.PENDING
+
+
+def test_traceback_and_raw_message_need_the_view_permission(owner: Any, other: Any) -> None:
+    with rail_tasks.acting_as(owner):
+        result = tasks.always_fails.enqueue("Key (username)=(bob) already exists")
+    mine = session_client(owner).get(detail(result.id)).json()
+    assert mine["status"] == "failed"
+    assert mine["error"] == "ValueError: the task failed (details are hidden)."
+    assert mine["exception_class"] == "builtins.ValueError"
+    assert "traceback" not in mine
+    assert "bob" not in json.dumps(mine)
+    viewer = with_permissions(other, "view_taskexecution")
+    seen = session_client(viewer).get(detail(result.id)).json()
+    assert seen["error"] == "Key (username)=(bob) already exists"
+    assert seen["traceback"].startswith("Traceback (most recent call last):")
+    assert "ValueError: Key (username)=(bob) already exists" in seen["traceback"]
+
+
+def test_expose_error_messages_shows_owners_the_message_not_the_traceback(owner: Any) -> None:
     with rail_tasks.acting_as(owner):
         result = tasks.always_fails.enqueue("kaput")
-    mine = session_client(owner).get(detail(result.id)).json()
+    with override_settings(RAIL_TASKS={**settings.RAIL_TASKS, "expose_error_messages": True}):
+        mine = session_client(owner).get(detail(result.id)).json()
     assert (mine["status"], mine["error"]) == ("failed", "kaput")
     assert "traceback" not in mine
-    seen_by_staff = session_client(staff).get(detail(result.id)).json()
-    assert seen_by_staff["traceback"].startswith("Traceback (most recent call last):")
-    assert "ValueError: kaput" in seen_by_staff["traceback"]
+
+
+def test_rail_tasks_own_messages_are_shown_to_owners(owner: Any) -> None:
+    row = pending_for(owner)
+    token_client(owner).post(cancel(row.id))
+    assert session_client(owner).get(detail(row.id)).json()["error"] == "Cancelled"
 
 
 def test_detail_is_get_only(owner: Any) -> None:
@@ -217,10 +262,28 @@ def test_token_for_another_user_gets_404_and_changes_nothing(owner: Any, other: 
     assert TaskExecution.objects.get(pk=row.id).status == Status.PENDING
 
 
-def test_staff_may_cancel_any_task(owner: Any, staff: Any) -> None:
+def test_cancelling_others_tasks_needs_view_and_cancel_permissions(owner: Any, other: Any, superuser: Any) -> None:
     row = pending_for(owner)
-    assert token_client(staff).post(cancel(row.id)).status_code == 202
+    viewer = with_permissions(other, "view_taskexecution")
+    refused = token_client(viewer).post(cancel(row.id))
+    assert (refused.status_code, refused.json()) == (403, {"error": "You may not cancel this task."})
+    assert TaskExecution.objects.get(pk=row.id).status == Status.PENDING
+    operator = with_permissions(viewer, "cancel_taskexecution")
+    assert token_client(operator).post(cancel(row.id)).status_code == 202
     assert TaskExecution.objects.get(pk=row.id).status == Status.CANCELLED
+    another = pending_for(owner)
+    assert token_client(superuser).post(cancel(another.id)).status_code == 202
+
+
+def test_cancel_with_a_token_cookie_requires_csrf(owner: Any) -> None:
+    """A credential in a cookie rides along on a cross-site form post, whatever cookie it is."""
+    row = pending_for(owner)
+    client = Client(enforce_csrf_checks=True)
+    client.cookies["api_token"] = token_for(owner)
+    assert client.get(detail(row.id)).status_code == 200  # the cookie authenticates
+    refused = client.post(cancel(row.id))
+    assert refused.status_code == 403
+    assert TaskExecution.objects.get(pk=row.id).status == Status.PENDING
 
 
 def test_cancel_of_a_finished_task_changes_nothing(owner: Any) -> None:

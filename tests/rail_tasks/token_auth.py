@@ -23,6 +23,25 @@ def token_for(user: Any) -> str:
     return signing.dumps(user.pk, salt=SALT)
 
 
+class CookieTokenMiddleware:
+    """Set ``request.user`` from a token kept in the ``api_token`` cookie (no Django session)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        token = request.COOKIES.get("api_token")
+        if token:
+            try:
+                pk = signing.loads(token, salt=SALT, max_age=3600)
+            except signing.BadSignature:
+                pk = None
+            user = get_user_model().objects.filter(pk=pk, is_active=True).first() if pk is not None else None
+            if user is not None:
+                request.user = user
+        return self.get_response(request)
+
+
 class BearerTokenMiddleware:
     """Set ``request.user`` from a valid bearer token; leave the request alone otherwise."""
 

@@ -15,12 +15,17 @@ from tests.rail_tasks_graphql.example.schema import schema
 
 @pytest.fixture
 def users(django_user_model: Any) -> dict[str, Any]:
-    """alice and bob (plain users) and root (staff)."""
+    """alice and bob (plain users), root (a superuser: every permission) and staff (``is_staff`` only)."""
     return {
         "alice": django_user_model.objects.create_user("alice"),
         "bob": django_user_model.objects.create_user("bob"),
-        "root": django_user_model.objects.create_user("root", is_staff=True),
+        "root": django_user_model.objects.create_superuser("root"),
+        "staff": django_user_model.objects.create_user("staff", is_staff=True),
     }
+
+
+#: What an owner without the view permission is shown of a ``ValueError("boom")``.
+HIDDEN_VALUE_ERROR = "ValueError: the task failed (details are hidden)."
 
 
 @pytest.fixture

@@ -41,7 +41,7 @@ async def _ready(communicator: WebsocketCommunicator) -> None:
     assert connected
     assert subprotocol == GRAPHQL_TRANSPORT_WS
     await communicator.send_json_to({"type": "connection_init", "payload": {}})
-    assert await communicator.receive_json_from() == {"type": "connection_ack"}
+    assert await communicator.receive_json_from(timeout=5) == {"type": "connection_ack"}
 
 
 def test_wrong_subprotocol_is_closed_4406() -> None:
@@ -87,10 +87,10 @@ def test_ping_pong_and_a_query(users) -> None:
         communicator = _communicator(users["alice"])
         await _ready(communicator)
         await communicator.send_json_to({"type": "ping"})
-        pong = await communicator.receive_json_from()
+        pong = await communicator.receive_json_from(timeout=5)
         query = {"query": "{ hello tasks { id } }"}
         await communicator.send_json_to({"id": "q", "type": "subscribe", "payload": query})
-        out = [pong, await communicator.receive_json_from(), await communicator.receive_json_from()]
+        out = [pong, await communicator.receive_json_from(timeout=5), await communicator.receive_json_from(timeout=5)]
         await communicator.disconnect()
         return out
 
@@ -113,7 +113,7 @@ def test_errors_are_error_messages(users) -> None:
             }
         )
         await communicator.send_json_to({"id": "v", "type": "subscribe", "payload": {"query": "{ nonsense }"}})
-        out = [await communicator.receive_json_from(), await communicator.receive_json_from()]
+        out = [await communicator.receive_json_from(timeout=5), await communicator.receive_json_from(timeout=5)]
         await communicator.disconnect()
         return sorted(out, key=lambda m: m["id"])
 

@@ -155,3 +155,17 @@ def computes_until_stopped(seconds: float) -> str:
     while time.monotonic() < deadline:
         time.sleep(0.01)
     return "done"
+
+
+@rail_tasks.task(max_retries=2, retry_delay=0, retry_backoff=False)
+def sized_result(size: int) -> str:
+    """Return ``size`` characters (a result-size limit test)."""
+    _ledger("start")
+    return "x" * size
+
+
+@rail_tasks.task(max_retries=3, retry_delay=1, retry_backoff=True)
+def fails_with_backoff() -> None:
+    """Record each attempt's start, then fail (a backoff-gap test)."""
+    _ledger("start")
+    raise RuntimeError("failing on purpose")

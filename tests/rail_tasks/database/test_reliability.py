@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import random
 import shutil
+import signal
 import subprocess
 import time
 from collections import Counter
@@ -46,6 +48,62 @@ def test_three_workers_start_every_task_exactly_once(start_worker: Any) -> None:
     by_worker = TaskExecution.objects.values("worker_id").annotate(n=Count("id"))
     assert len(by_worker) == 3, list(by_worker)  # every worker took a share
     assert all(worker.alive() for worker in workers)
+
+
+def test_signals_during_claims_lose_nothing_and_run_nothing_twice(start_worker: Any) -> None:
+    """SIGTERM lands while workers claim batches (the random offsets hit claim, dispatch and run alike):
+    every claimed row is either run or handed back, and every task starts exactly once."""
+    ids = _queue_rows(600)
+    rng = random.Random(15)
+    cycles = 0
+    while TaskExecution.objects.filter(status=Status.PENDING).count() > 100 and cycles < 12:
+        cycles += 1
+        worker = start_worker("--concurrency", "2", "--lease-seconds", "30", "--heartbeat-seconds", "2")
+        done_before = Ledger.objects.count()
+        wait_until(lambda before=done_before: Ledger.objects.count() > before, timeout=30)  # claiming, running
+        time.sleep(rng.uniform(0, 0.05))
+        worker.signal(signal.SIGTERM)
+        assert worker.wait(40) == 0, worker.text()
+        assert not TaskExecution.objects.filter(status=Status.RUNNING).exists(), "a claim survived its worker"
+    assert cycles >= 2
+    last = start_worker("--burst", "--concurrency", "2")
+    assert last.wait(120) == 0, last.text()
+    assert TaskExecution.objects.filter(status=Status.COMPLETED).count() == 600
+    starts = Counter(Ledger.objects.filter(event="start").values_list("execution_id", flat=True))
+    assert set(starts) == {str(pk) for pk in ids}  # none lost
+    assert set(starts.values()) == {1}  # none run twice
+    assert set(TaskExecution.objects.values_list("attempts", flat=True)) == {1}  # a handed-back claim cost nothing
+
+
+def _other_connections() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        row = cursor.fetchone()
+    return int(row[0]) if row else 0
+
+
+@postgres_only
+def test_connections_stay_bounded_over_8000_tasks(start_worker: Any) -> None:
+    """A worker's database connections do not grow with the tasks it runs (sampled, not timed)."""
+    rows = [
+        TaskExecution(name="noop", task_path="tests.taskapp.tasks_db.noop", backend="database") for _ in range(8000)
+    ]
+    TaskExecution.objects.bulk_create(rows, batch_size=1000)
+    worker = start_worker("--burst", "--concurrency", "2", "--lease-seconds", "30", "--heartbeat-seconds", "2")
+    samples: list[tuple[int, int]] = []
+    while worker.alive():
+        samples.append((TaskExecution.objects.filter(status=Status.COMPLETED).count(), _other_connections()))
+        time.sleep(0.5)
+    assert worker.wait(10) == 0, worker.text()
+    assert TaskExecution.objects.filter(status=Status.COMPLETED).count() == 8000
+    busy = [connections for done, connections in samples if 100 <= done < 7900]
+    print("connections while running:", sorted(Counter(busy).items()))
+    assert busy, samples
+    # Two children and the supervisor (its queries and its LISTEN connection): the same few throughout.
+    assert max(busy) <= 6, samples  # bounded, at 100 tasks as at 7,900
+    wait_until(lambda: _other_connections() == 0, timeout=10)  # all closed at exit
 
 
 @postgres_only

@@ -182,7 +182,13 @@ def test_max_tasks_per_child_recycles_processes(start_worker: Any) -> None:
     assert worker.wait(60) == 0, worker.text()
     pids = list(Ledger.objects.order_by("id").values_list("pid", flat=True))
     assert len(pids) == 6
-    assert len(set(pids)) == 3
+    # What max_tasks_per_child promises, whatever the machine's load: no child runs more than 2
+    # tasks, so 6 tasks need at least 3 children. (Exactly 3 is not promised: under load a child
+    # may be handed one task and the next child the rest; a busy CI machine once showed 4.)
+    per_child = Counter(pids)
+    assert max(per_child.values()) <= 2, per_child
+    assert len(per_child) >= 3, per_child
+    assert worker.pid not in per_child  # tasks run in children, never in the supervisor
     assert TaskExecution.objects.filter(status="completed").count() == 6
 
 

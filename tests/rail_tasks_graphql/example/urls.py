@@ -1,7 +1,7 @@
 from django.urls import path
 from django.views.decorators.csrf import csrf_exempt
-from graphene_django.views import GraphQLView
 
+from rail_tasks_graphql.views import GraphQLView
 from tests.urls import urlpatterns as base_urlpatterns
 
 urlpatterns = [

@@ -29,6 +29,7 @@ from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.contrib.auth.models import AnonymousUser
 
+from rail_tasks.permissions import may_view_all
 from rail_tasks_graphql.errors import not_found, unauthenticated
 from rail_tasks_graphql.events import FINAL_EVENTS, TaskSnapshot
 from rail_tasks_graphql.queries import visible_task
@@ -59,15 +60,18 @@ async def _ended(payload: dict[str, Any], info: Any, cls: type[channels_graphql_
     return True
 
 
-def _scope_user(info: Any) -> Any:
+async def _scope_user(info: Any) -> Any:
     scope = getattr(info.context, "channels_scope", None) or {}
     user = scope.get("user") or AnonymousUser()
-    info.context.user = user  # the TaskExecution resolvers read info.context.user (tracebacks: staff only)
+    # Load the user's permissions into its cache (in a thread): the TaskExecution resolvers read
+    # info.context.user's permissions (error, traceback) inside the event loop.
+    await database_sync_to_async(may_view_all)(user)
+    info.context.user = user
     return user
 
 
 async def _subscribe_task(info: Any, task_id: str) -> list[str]:
-    user = _scope_user(info)
+    user = await _scope_user(info)
     found = await database_sync_to_async(visible_task)(user, task_id) if user.is_authenticated else None
     if found is None:
         raise not_found()
@@ -125,7 +129,7 @@ class MyTaskUpdatesSubscription(TaskExecutionFields, channels_graphql_ws.Subscri
 
     @staticmethod
     async def subscribe(root: Any, info: Any) -> list[str]:
-        user = _scope_user(info)
+        user = await _scope_user(info)
         if not user.is_authenticated:
             raise unauthenticated()
         info.context.rail_viewer = _Viewer(user)

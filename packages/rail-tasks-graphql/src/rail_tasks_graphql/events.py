@@ -72,6 +72,7 @@ class TaskSnapshot:
     started_at: datetime | None
     completed_at: datetime | None
     event: str
+    exception_class: str = ""
 
     @classmethod
     def from_execution(cls, execution: Any, event: str) -> TaskSnapshot:
@@ -93,6 +94,7 @@ class TaskSnapshot:
             started_at=execution.started_at,
             completed_at=execution.completed_at,
             event=event,
+            exception_class=execution.exception_class or "",
         )
 
     def to_message(self) -> dict[str, Any]:

@@ -14,9 +14,11 @@ of :mod:`rail_tasks_graphql.events`; events come from whatever process ran the t
 
 Access is checked when subscribing (someone else's task or a missing id: the same
 ``NOT_FOUND`` error; anonymous viewers get nothing) and again for every event: the
-event's owner must still be the viewer, or the viewer staff, and the viewer must still
-be an active user (re-read from the database at most once per
-:data:`VIEWER_RECHECK_SECONDS`).
+event's owner must still be the viewer, or the viewer must hold
+``rail_tasks.view_taskexecution``, and the viewer must still be an active user (re-read
+from the database at most once per :data:`VIEWER_RECHECK_SECONDS`; over
+:class:`~rail_tasks_graphql.consumers.GraphQLTransportWSConsumer` the re-read also ends
+when the session was logged out).
 
 What a subscriber sees first: a task that already finished yields its final state once and
 ends; a task that already started yields its current state (``event: "current"``) and then
@@ -25,20 +27,27 @@ its changes; a pending task yields its changes only.
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import math
 import time
-from collections.abc import AsyncIterator, Callable
+import weakref
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import graphene
 from channels.db import database_sync_to_async
 from django.contrib.auth import get_user_model
 
-from rail_tasks_graphql.errors import not_found, unauthenticated
+from rail_tasks.permissions import is_owner, may_view_all
+from rail_tasks_graphql.errors import guarded, not_found, unauthenticated
 from rail_tasks_graphql.events import FINAL_EVENTS, TaskSnapshot, owner_group, task_group
 from rail_tasks_graphql.queries import visible_task
 from rail_tasks_graphql.types import TaskExecutionType
 
 __all__ = ["VIEWER_RECHECK_SECONDS", "TaskSubscriptions"]
+
+logger = logging.getLogger("rail_tasks.graphql")
 
 #: How often (seconds) a subscription re-reads its viewer's standing (active, staff).
 VIEWER_RECHECK_SECONDS = 1.0
@@ -54,27 +63,49 @@ def _layer() -> Any:
 
 
 class _Viewer:
-    """The subscribing user, with their standing refreshed from the database now and then."""
+    """The subscribing user, with their standing refreshed from the database now and then.
 
-    def __init__(self, user: Any) -> None:
+    With a ``context`` whose ``current_user()`` re-authenticates (the websocket consumer's
+    context does: user row and session), that is used, and ``context.user`` is refreshed
+    too, so the fields of later events are resolved for the user as they are now.
+    """
+
+    def __init__(self, user: Any, context: Any = None) -> None:
         self.pk = user.pk
-        self.active = bool(getattr(user, "is_active", True))
-        self.staff = bool(getattr(user, "is_staff", False))
-        self._checked = time.monotonic()
+        self.user = user
+        self.view_all = False  # read from the database before the first event (not here: async code)
+        self._context = context
+        self._checked = -math.inf
 
     def _reload(self) -> None:
-        user = get_user_model()._default_manager.filter(pk=self.pk).first()
-        self.active = user is not None and bool(getattr(user, "is_active", True))
-        self.staff = user is not None and bool(getattr(user, "is_staff", False))
+        current = getattr(self._context, "current_user", None)
+        if not callable(current):
+            current = get_user_model()._default_manager.filter(pk=self.pk).first
+        user = current()
+        if user is None or not user.is_authenticated or str(user.pk) != str(self.pk):
+            from django.contrib.auth.models import AnonymousUser
+
+            user = AnonymousUser()
+        self.user = user
+        self.view_all = may_view_all(user)
+        if self._context is not None and hasattr(self._context, "user"):
+            self._context.user = user
+
+    async def refresh(self, *, at_most_every: float = 0.0) -> None:
+        """Re-read the viewer (in a thread), unless that was done less than ``at_most_every`` seconds ago.
+
+        The reload also loads the user's permissions into its cache, so the fields of the
+        next events (``error``, ``traceback``) are resolved without database access in the
+        event loop.
+        """
+        if time.monotonic() - self._checked >= at_most_every:
+            await database_sync_to_async(self._reload)()
+            self._checked = time.monotonic()
 
     async def may_see(self, snapshot: TaskSnapshot) -> bool:
         """Whether this event may be shown to the viewer."""
-        if time.monotonic() - self._checked >= VIEWER_RECHECK_SECONDS:
-            await database_sync_to_async(self._reload)()
-            self._checked = time.monotonic()
-        if not self.active:
-            return False
-        return self.staff or (snapshot.owner_id is not None and str(snapshot.owner_id) == str(self.pk))
+        await self.refresh(at_most_every=VIEWER_RECHECK_SECONDS)
+        return self.view_all or is_owner(self.user, snapshot)
 
 
 def _authenticated_user(info: Any) -> Any:
@@ -84,18 +115,76 @@ def _authenticated_user(info: Any) -> Any:
     return user
 
 
+#: Channel-layer group operations (join, leave) one event loop runs at once. A socket that
+#: subscribes thousands of times must not take every connection of the layer's pool (redis-py:
+#: 100 by default), or the others' joins and leaves fail.
+LAYER_CONCURRENCY = 16
+#: Attempts to leave a group before the membership is given up to the group's expiry.
+LEAVE_ATTEMPTS = 5
+_semaphores: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = weakref.WeakKeyDictionary()
+
+
+def _layer_slot() -> asyncio.Semaphore:
+    loop = asyncio.get_running_loop()
+    semaphore = _semaphores.get(loop)
+    if semaphore is None:
+        semaphore = _semaphores[loop] = asyncio.Semaphore(LAYER_CONCURRENCY)
+    return semaphore
+
+
+async def _join(layer: Any, group: str, channel: str) -> None:
+    async with _layer_slot():
+        await layer.group_add(group, channel)
+
+
+async def _leave(layer: Any, groups: list[str], channel: str) -> None:
+    """Leave every group, retrying failed attempts: a member left behind receives (and slows) every
+    later event of the group until the layer's group expiry (a day with channels-redis)."""
+    for group in groups:
+        for attempt in range(1, LEAVE_ATTEMPTS + 1):
+            try:
+                async with _layer_slot():
+                    await layer.group_discard(group, channel)
+                break
+            except Exception as exc:
+                if attempt == LEAVE_ATTEMPTS:
+                    logger.error("Could not leave channel-layer group %s after %d attempts: %s", group, attempt, exc)
+                else:
+                    await asyncio.sleep(0.05 * 2**attempt)
+
+
 async def _stream(
     layer: Any,
-    channel: str,
     groups: list[str],
     viewer: _Viewer,
     *,
     wanted: Callable[[TaskSnapshot], bool],
     ends: bool,
-    initial: TaskSnapshot | None,
+    current: Callable[[], Awaitable[Any]] | None = None,
 ) -> AsyncIterator[TaskSnapshot]:
+    """Join ``groups`` when first iterated, yield what the viewer may see, leave on any exit.
+
+    Joining happens inside the generator, so a subscription that is never iterated (its
+    socket closed first) never joins, and every exit path (end, error, cancellation) leaves.
+    ``current`` re-reads the task after joining, so no change between the access check and
+    the join is lost.
+    """
+    # The layer's default prefix: channels-redis pops all of a process's channels through one shared
+    # list per prefix, so a prefix of our own would wait its turn behind the consumers' channels.
+    channel = await layer.new_channel()
+    joined: list[str] = []
     try:
+        for group in groups:
+            joined.append(group)
+            await _join(layer, group, channel)
+        initial = None
+        if current is not None:
+            row = await current()
+            if row is None:
+                raise not_found()
+            initial = _initial_state(row)
         if initial is not None:
+            await viewer.refresh()  # the viewer's permissions, read in a thread, for the fields' resolvers
             yield initial
             if initial.is_finished:
                 return
@@ -109,8 +198,9 @@ async def _stream(
             if ends and snapshot.is_finished:
                 return
     finally:
-        for group in groups:
-            await layer.group_discard(group, channel)
+        if joined:
+            # Shielded: a cancelled subscription (closed socket) still leaves its groups.
+            await asyncio.shield(_leave(layer, joined, channel))
 
 
 async def _subscribe_task(info: Any, task_id: str, wanted: Callable[[TaskSnapshot], bool]) -> AsyncIterator[Any]:
@@ -120,19 +210,12 @@ async def _subscribe_task(info: Any, task_id: str, wanted: Callable[[TaskSnapsho
     found = await database_sync_to_async(visible_task)(user, task_id)
     if found is None:
         raise not_found()
-    layer = _layer()
-    # The layer's default prefix: channels-redis pops all of a process's channels through one shared
-    # list per prefix, so a prefix of our own would wait its turn behind the consumers' channels.
-    channel = await layer.new_channel()
-    group = task_group(found.pk)
-    await layer.group_add(group, channel)
-    # Read the row again after joining, so a change between the check and the join is not lost.
-    current = await database_sync_to_async(visible_task)(user, found.pk)
-    if current is None:
-        await layer.group_discard(group, channel)
-        raise not_found()
-    initial = _initial_state(current)
-    return _stream(layer, channel, [group], _Viewer(user), wanted=wanted, ends=True, initial=initial)
+
+    async def current() -> Any:
+        return await database_sync_to_async(visible_task)(user, found.pk)
+
+    viewer = _Viewer(user, info.context)
+    return _stream(_layer(), [task_group(found.pk)], viewer, wanted=wanted, ends=True, current=current)
 
 
 def _initial_state(current: Any) -> TaskSnapshot | None:
@@ -206,23 +289,23 @@ class TaskSubscriptions(graphene.ObjectType):  # type: ignore[misc]
     )
 
     @staticmethod
+    @guarded
     async def subscribe_task_updated(root: Any, info: Any, task_id: str) -> AsyncIterator[Any]:
         return await _subscribe_task(info, task_id, _every)
 
     @staticmethod
+    @guarded
     async def subscribe_task_progress(root: Any, info: Any, task_id: str) -> AsyncIterator[Any]:
         return await _subscribe_task(info, task_id, _progress_or_final)
 
     @staticmethod
+    @guarded
     async def subscribe_my_task_updates(root: Any, info: Any) -> AsyncIterator[Any]:
         user = _authenticated_user(info)
         if user is None:
             raise unauthenticated()
-        layer = _layer()
-        channel = await layer.new_channel()
-        group = owner_group(user.pk)
-        await layer.group_add(group, channel)
-        return _stream(layer, channel, [group], _Viewer(user), wanted=_every, ends=False, initial=None)
+        viewer = _Viewer(user, info.context)
+        return _stream(_layer(), [owner_group(user.pk)], viewer, wanted=_every, ends=False)
 
     subscribe_task_updated_seed = subscribe_task_updated
     subscribe_task_progress_seed = subscribe_task_progress

@@ -13,17 +13,18 @@ from typing import Any
 import graphene
 from graphene.types.generic import GenericScalar
 
-__all__ = ["JSON", "TaskExecutionFields", "TaskExecutionType", "TaskMutationPayload", "viewer_is_staff"]
+from rail_tasks.permissions import shown_error, shown_traceback
+
+__all__ = ["JSON", "TaskExecutionFields", "TaskExecutionType", "TaskMutationPayload", "viewer_of"]
 
 
 class JSON(GenericScalar):  # type: ignore[misc]
     """Any JSON value: object, list, string, number, boolean or null (task arguments and results)."""
 
 
-def viewer_is_staff(info: Any) -> bool:
-    """Whether the user behind ``info.context`` is active staff."""
-    user = getattr(info.context, "user", None)
-    return bool(user is not None and user.is_authenticated and getattr(user, "is_staff", False))
+def viewer_of(info: Any) -> Any:
+    """The user behind ``info.context`` (``None`` when there is none)."""
+    return getattr(info.context, "user", None)
 
 
 class TaskExecutionFields:
@@ -39,8 +40,14 @@ class TaskExecutionFields:
     progress = graphene.Int(required=True, description="Progress from 0 to 100.")
     progress_message = graphene.String(description="The last progress message.")
     result = graphene.Field(JSON, description="The task's return value once completed.")
-    error = graphene.String(description="The error of the last failed attempt.")
-    traceback = graphene.String(description="The traceback of the last failure (staff only, else null).")
+    error = graphene.String(
+        description="The error of the last failed attempt: the raw message for viewers with the view "
+        "permission, else the exception class and a fixed sentence (see docs/security.md)."
+    )
+    exception_class = graphene.String(description="The exception class of the last failure, e.g. builtins.ValueError.")
+    traceback = graphene.String(
+        description="The traceback of the last failure (viewers with rail_tasks.view_taskexecution only, else null)."
+    )
     retry_count = graphene.Int(required=True, description="Retries so far (attempts after the first).")
     attempts = graphene.Int(required=True, description="Attempts started so far.")
     queue = graphene.String(required=True, description="The queue the task runs on.")
@@ -62,13 +69,15 @@ class TaskExecutionFields:
 
     @staticmethod
     def resolve_error(parent: Any, info: Any) -> str | None:
-        return parent.error or None
+        return shown_error(viewer_of(info), parent)
+
+    @staticmethod
+    def resolve_exception_class(parent: Any, info: Any) -> str | None:
+        return getattr(parent, "exception_class", "") or None
 
     @staticmethod
     def resolve_traceback(parent: Any, info: Any) -> str | None:
-        if not viewer_is_staff(info):
-            return None
-        return getattr(parent, "traceback", "") or None
+        return shown_traceback(viewer_of(info), parent)
 
     @staticmethod
     def resolve_event(parent: Any, info: Any) -> str | None:

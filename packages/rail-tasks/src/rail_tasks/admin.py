@@ -13,6 +13,7 @@ import uuid
 from typing import TYPE_CHECKING
 
 from django.contrib import admin, messages
+from django.contrib.admin.views.main import ChangeList
 from django.db.models import Q
 from django.tasks.exceptions import InvalidTaskBackend
 from django.utils import timezone
@@ -22,6 +23,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from rail_tasks.models import TaskExecution
+from rail_tasks.permissions import may_view_all
 from rail_tasks.runner import cancel_execution, retry_execution
 from rail_tasks.status import FINISHED_STATUSES, Status
 
@@ -64,7 +66,7 @@ class TaskExecutionAdmin(_ModelAdmin):
     actions = ("cancel_executions", "retry_executions")
     fieldsets = (
         (None, {"fields": ("id", "name", "task_path", "status_label", "progress_bar", "progress_message", "owner")}),
-        (_("Where"), {"fields": ("backend", "queue", "priority", "worker_id")}),
+        (_("Where"), {"fields": ("backend", "engine", "queue", "priority", "worker_id")}),
         (
             _("Arguments and outcome"),
             {"fields": ("args", "kwargs", "result", "error", "exception_class", "traceback_text")},
@@ -104,6 +106,14 @@ class TaskExecutionAdmin(_ModelAdmin):
     def has_change_permission(self, request: HttpRequest, obj: TaskExecution | None = None) -> bool:
         """Nobody edits an execution; viewing needs the view permission."""
         return False
+
+    def has_view_permission(self, request: HttpRequest, obj: TaskExecution | None = None) -> bool:
+        """The view permission, as on every other surface (the change permission grants nothing here)."""
+        return may_view_all(request.user)
+
+    def get_changelist(self, request: HttpRequest, **kwargs: object) -> type[ChangeList]:
+        """A changelist that never loads the large columns it does not show."""
+        return _LightChangeList
 
     def has_cancel_permission(self, request: HttpRequest) -> bool:
         """Whether the user may run the *Cancel* action."""
@@ -256,3 +266,15 @@ class TaskExecutionAdmin(_ModelAdmin):
                 untouched,
             )
             self.message_user(request, text % {"count": untouched, "allowed": allowed, "verb": verb}, messages.WARNING)
+
+
+#: Columns the changelist never shows: arguments and outcome can be megabytes per row.
+LIST_DEFERRED_FIELDS = ("args", "kwargs", "result", "error", "traceback", "metadata")
+
+
+class _LightChangeList(ChangeList):
+    """The admin's changelist with :data:`LIST_DEFERRED_FIELDS` deferred."""
+
+    def get_queryset(self, request: HttpRequest, exclude_parameters: object = None) -> QuerySet[TaskExecution]:
+        """The usual changelist rows, without the large columns."""
+        return super().get_queryset(request, exclude_parameters).defer(*LIST_DEFERRED_FIELDS)  # type: ignore[arg-type]

@@ -12,12 +12,14 @@ id                      problem
 ``rail_tasks.W001``     a plugin failed to import (or to fit the hookspecs) and was skipped
 ``rail_tasks.W002``     both ``RAIL_TASKS`` and the seed's ``task_settings`` are set
 ``rail_tasks.W003``     ``backend`` is set but ``TASKS`` is defined too (``TASKS`` wins)
+``rail_tasks.W004``     ``websocket_max_message_bytes`` is above daphne's default 1 MiB frame
 ======================  ==========================================================
 """
 
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -38,7 +40,23 @@ _NON_NEGATIVE = {
     "progress_throttle_seconds",
     "slow_task_threshold_seconds",
 }
-_POSITIVE = {"max_workers", "poll_interval", "lease_seconds", "heartbeat_seconds", "default_timeout"}
+_POSITIVE = {
+    "max_workers",
+    "poll_interval",
+    "lease_seconds",
+    "heartbeat_seconds",
+    "default_timeout",
+    "max_argument_bytes",
+    "max_result_bytes",
+    "graphql_max_depth",
+    "graphql_max_aliases",
+    "graphql_max_fields",
+    "graphql_max_tokens",
+    "graphql_max_operations",
+    "graphql_max_mutations",
+    "websocket_max_operations",
+    "websocket_max_message_bytes",
+}
 
 
 def _type_names(types: tuple[type, ...]) -> str:
@@ -107,6 +125,39 @@ def _check_backend(where: str, block: Mapping[str, Any]) -> list[checks.CheckMes
     return [checks.Error(message, hint=hint, id="rail_tasks.E005")]
 
 
+#: daphne's default ``websocket_max_frame_size``: larger messages are dropped, the client waits forever.
+DAPHNE_FRAME_BYTES = 1024 * 1024
+
+
+def _check_message_size(where: str, block: Mapping[str, Any]) -> list[checks.CheckMessage]:
+    size = block.get("websocket_max_message_bytes")
+    if not isinstance(size, int) or isinstance(size, bool) or size <= DAPHNE_FRAME_BYTES:
+        return []
+    return [
+        checks.Warning(
+            f"{where}['websocket_max_message_bytes'] is {size}, above daphne's default frame size "
+            f"({DAPHNE_FRAME_BYTES}): larger results would be dropped by the server and never reach the client.",
+            hint="Keep it at or below 1048576, or raise daphne's --websocket_max_frame_size to match.",
+            id="rail_tasks.W004",
+        )
+    ]
+
+
+def _check_origins(where: str, block: Mapping[str, Any]) -> list[checks.CheckMessage]:
+    origins = block.get("websocket_allowed_origins")
+    if not isinstance(origins, list | tuple):
+        return []
+    return [
+        checks.Error(
+            f"{where}['websocket_allowed_origins'] has {origin!r}, which is not an origin.",
+            hint="Write scheme and host, e.g. 'https://app.example.com' or 'https://*.example.com'.",
+            id="rail_tasks.E004",
+        )
+        for origin in origins
+        if not isinstance(origin, str) or not re.fullmatch(r"https?://[^/\s]+", origin)
+    ]
+
+
 def _check_callback(where: str, block: Mapping[str, Any]) -> list[checks.CheckMessage]:
     path = block.get("failure_callback")
     if block.get("on_failure") == "callback" and not path:
@@ -155,6 +206,8 @@ def check_task_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.C
     errors.extend(check_block(where, block, SETTING_SPECS))
     errors.extend(_check_backend(where, block))
     errors.extend(_check_callback(where, block))
+    errors.extend(_check_origins(where, block))
+    errors.extend(_check_message_size(where, block))
     from rail_tasks.apps import _tasks_user_defined
 
     if "backend" in block and _tasks_user_defined():

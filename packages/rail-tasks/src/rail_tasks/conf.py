@@ -67,6 +67,40 @@ SETTING_SPECS: dict[str, SettingSpec] = {
         SettingSpec("track_in_database", (bool,), True, "Keep finished executions; when off they are deleted at once."),
         SettingSpec("emit_subscriptions", (bool,), True, "Send change events to subscription listeners."),
         SettingSpec("subscription_channel", (str,), "tasks", "Channel-layer group prefix for subscription events."),
+        SettingSpec("graphql_max_depth", (int,), 12, "GraphQL: deepest selection nesting of a document."),
+        SettingSpec("graphql_max_aliases", (int,), 30, "GraphQL: aliased fields in one document."),
+        SettingSpec(
+            "graphql_max_fields",
+            (int,),
+            500,
+            "GraphQL: fields one operation selects, fragments counted each time used.",
+        ),
+        SettingSpec(
+            "graphql_max_tokens", (int,), 5000, "GraphQL: lexical tokens of one document (checked while parsing)."
+        ),
+        SettingSpec("graphql_max_operations", (int,), 10, "GraphQL: operations defined in one document."),
+        SettingSpec("graphql_max_mutations", (int,), 10, "GraphQL: root mutation fields in one operation."),
+        SettingSpec(
+            "websocket_max_operations", (int,), 100, "GraphQL websocket: operations running at once on one connection."
+        ),
+        SettingSpec(
+            "websocket_max_message_bytes",
+            (int,),
+            1_000_000,
+            "GraphQL websocket: largest message sent; a larger result is answered with an error.",
+        ),
+        SettingSpec(
+            "websocket_check_origin",
+            (bool,),
+            True,
+            "GraphQL websocket: refuse browsers whose Origin is neither this site nor a trusted origin.",
+        ),
+        SettingSpec(
+            "websocket_allowed_origins",
+            (list, tuple),
+            [],
+            "GraphQL websocket: origins accepted besides same-origin and CSRF_TRUSTED_ORIGINS.",
+        ),
         SettingSpec("max_workers", (int,), 4, "Thread pool size of the thread backend."),
         SettingSpec(
             "on_failure", (str,), "log", "What to do after the last retry fails.", ("log", "callback", "ignore")
@@ -89,6 +123,24 @@ SETTING_SPECS: dict[str, SettingSpec] = {
         SettingSpec("plugins", (list, tuple), [], "Extra plugin modules to register, as dotted paths."),
         SettingSpec("blocked_plugins", (list, tuple), [], "Plugin names (entry-point names) never to load."),
         SettingSpec("autoload_plugins", (bool,), True, "Load plugins from the rail_tasks entry-point group."),
+        SettingSpec(
+            "expose_error_messages",
+            (bool,),
+            False,
+            "Show owners the raw error messages of their tasks (otherwise the exception class only).",
+        ),
+        SettingSpec(
+            "max_argument_bytes",
+            (int, type(None)),
+            1_048_576,
+            "Largest JSON size in bytes of a task's arguments; a larger enqueue raises. None: no limit.",
+        ),
+        SettingSpec(
+            "max_result_bytes",
+            (int, type(None)),
+            1_048_576,
+            "Largest JSON size in bytes of a task's result; a larger one fails the execution. None: no limit.",
+        ),
         SettingSpec("celery_app", (str, type(None)), None, "Dotted path of the Celery app (rail-tasks-celery)."),
         SettingSpec("poll_interval", _NUMBER, 1.0, "Database worker: seconds between polls when idle."),
         SettingSpec("lease_seconds", _NUMBER, 60, "Database worker: lease length of a running execution."),

@@ -1,6 +1,6 @@
 """Who is enqueuing: the owner recorded on new executions.
 
-Only the owner and staff may see an execution (REST, GraphQL, admin lists).
+Only the owner, and users with the view permission, see an execution (:mod:`rail_tasks.permissions`).
 Set the owner for a block of code with :func:`acting_as`, or for every request
 with :class:`rail_tasks.middleware.TaskOwnerMiddleware`.
 """

@@ -16,6 +16,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from rail_tasks import statements
+from rail_tasks.permissions import may_view_all
 from rail_tasks.status import ACTIVE_STATUSES, FINISHED_STATUSES, READY_STATUSES, Status
 
 if TYPE_CHECKING:
@@ -168,10 +169,11 @@ class TaskExecutionQuerySet(models.QuerySet["TaskExecution"]):
         return self.finished().filter(expires_at__lt=now)
 
     def visible_to(self, user: AbstractBaseUser | AnonymousUser | None) -> Self:
-        """Executions ``user`` may see: staff see all, others their own, anonymous none."""
-        if user is None or not user.is_authenticated:
+        """Executions ``user`` may see (:mod:`rail_tasks.permissions`): everything with the view
+        permission (superusers), else their own; anonymous and inactive users none. Staff alone: their own."""
+        if user is None or not user.is_authenticated or not getattr(user, "is_active", True):
             return self.none()
-        if getattr(user, "is_staff", False):
+        if may_view_all(user):
             return self
         return self.filter(owner_id=user.pk)
 

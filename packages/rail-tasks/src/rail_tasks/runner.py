@@ -8,7 +8,6 @@ lost worker or a cancel request from outside the task).
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import socket
@@ -32,6 +31,7 @@ from rail_tasks.engine.attempts import RunningAttempt, running
 from rail_tasks.engine.interrupts import ASYNC_INTERRUPTS, interrupt_error
 from rail_tasks.exceptions import ExecutionNotFound, InvalidTaskResult, TaskCancelled, TaskTimeout, WorkerLost
 from rail_tasks.hookcalls import hooks
+from rail_tasks.limits import ResultTooLarge, check_result_size
 from rail_tasks.progress import TaskHandle, activate
 from rail_tasks.retry import retry_delay_seconds
 from rail_tasks.status import Status
@@ -424,7 +424,9 @@ def storable_result(value: Any, name: str = "task") -> Any:
     """``value`` normalised for the ``result`` column, or :class:`InvalidTaskResult` naming what is wrong."""
     try:
         result = normalize_json(value)
-        json.dumps(result, allow_nan=False)
+        check_result_size(result)  # not JSON, or above max_result_bytes
+    except ResultTooLarge:
+        raise
     except (TypeError, ValueError) as exc:
         from rail_tasks.backends.base import _find_unserialisable
 

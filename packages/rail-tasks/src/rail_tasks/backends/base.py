@@ -138,6 +138,9 @@ class RailBackend(BaseTaskBackend):
                 raise InvalidTaskArguments(
                     f"Task {label} change in a JSON round trip ({culprit}): dict keys must be strings."
                 )
+        from rail_tasks.limits import check_argument_size  # max_argument_bytes (rail_tasks.limits)
+
+        check_argument_size(normalized["args"], normalized["kwargs"])
         return normalized["args"], normalized["kwargs"]
 
     # -- enqueue --------------------------------------------------------------
@@ -157,6 +160,7 @@ class RailBackend(BaseTaskBackend):
         execution = TaskExecution(
             task_path=task.module_path,
             backend=self.alias,
+            engine=f"{type(self).__module__}.{type(self).__qualname__}",
             queue=task.queue_name,
             priority=task.priority,
             args=json_args,

@@ -24,22 +24,23 @@ from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from django.db import DatabaseError, connections
+from django.db import connections
 
+from rail_tasks.backends.database.child import Assignment, ChildProcess
+from rail_tasks.backends.database.claim import claim_batch, served_engines
+from rail_tasks.backends.database.guard import DatabaseGuard
+from rail_tasks.backends.database.holdings import Holdings
+from rail_tasks.backends.database.listening import ListenerLink
+from rail_tasks.backends.database.options import WorkerOptions
+from rail_tasks.backends.database.pacing import COALESCE_SECONDS, Pacing
+from rail_tasks.backends.database.shutdown import ShutdownSignals
+from rail_tasks.backends.database.stopping import Stopping
+from rail_tasks.backends.database.waiter import Waiter
 from rail_tasks.engine.leases import renew_leases
 from rail_tasks.engine.process import worker_started, worker_stopping
 from rail_tasks.engine.reaper import reap
 from rail_tasks.exceptions import TaskTimeout, WorkerLost
 from rail_tasks.runner import fail_execution, finish_cancelled_execution
-from rail_tasks.worker.child import Assignment, ChildProcess
-from rail_tasks.worker.claim import claim_batch
-from rail_tasks.worker.guard import BACKOFF_MAX, BACKOFF_MIN, DatabaseGuard
-from rail_tasks.worker.leases import mark_started, release
-from rail_tasks.worker.notify import CANCEL_PREFIX, Listener
-from rail_tasks.worker.options import WorkerOptions
-from rail_tasks.worker.pacing import COALESCE_SECONDS, Pacing
-from rail_tasks.worker.shutdown import ShutdownSignals
-from rail_tasks.worker.waiter import Waiter
 
 if TYPE_CHECKING:
     from rail_tasks.models import TaskExecution
@@ -49,7 +50,7 @@ __all__ = ["Worker"]
 logger = logging.getLogger("rail_tasks.worker")
 
 
-class Worker:
+class Worker(Holdings, Stopping):
     """Run executions of the ``database`` backend until stopped.
 
     ``Worker(WorkerOptions(concurrency=2)).run()`` blocks until SIGTERM/SIGINT
@@ -62,7 +63,7 @@ class Worker:
         self.using = self.options.using
         self._log = log or logger.info
         self.signals = ShutdownSignals()
-        self.listener = Listener(self.using)
+        self.link = ListenerLink(self.using)
         self.waiter = Waiter()
         self.children: list[ChildProcess] = []
         #: Claimed, not yet handed to a child: ``(execution, claimed at)``.
@@ -81,8 +82,6 @@ class Worker:
         self.next_heartbeat = now + self.options.heartbeat
         self.next_cancel_check = now
         self.next_reap = now
-        self.listen_retry_at = 0.0
-        self.listen_backoff = BACKOFF_MIN
         method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
         self.context = multiprocessing.get_context(method)
 
@@ -93,7 +92,7 @@ class Worker:
         settings = connections[self.using].settings_dict
         vendor = connections[self.using].vendor
         queues = ", ".join(self.options.queues) if self.options.queues else "all"
-        wakeup = "LISTEN/NOTIFY" if self.listener.supported else f"polling every {self.options.poll:g}s"
+        wakeup = "LISTEN/NOTIFY" if self.link.supported else f"polling every {self.options.poll:g}s"
         return (
             f"rail-tasks worker {self.options.worker_id}: backend {', '.join(self.options.backends)} (database), "
             f"{vendor} database {settings.get('NAME')!s} ({self.using}), queues: {queues}, "
@@ -113,7 +112,8 @@ class Worker:
         self.signals.install()
         worker_started(self.options.worker_id)
         try:
-            self._connect_listener(time.monotonic())
+            if self.link.connect(time.monotonic()):
+                self.maybe_more = True
             for _ in range(self.options.concurrency):
                 self._spawn()
             while self._tick():
@@ -121,7 +121,7 @@ class Worker:
         finally:
             self._shutdown_children()
             self.db.flush(final=True)
-            self.listener.close()
+            self.link.close()
             self.signals.uninstall()
             self.signals.close()
             worker_stopping()
@@ -177,10 +177,10 @@ class Worker:
         may_claim = self._may_claim(self._capacity())
         if may_claim:
             deadlines.append(self.next_poll)
-        if self.listener.connected:
-            objects.append(self.listener)
-        elif self.listener.supported:
-            deadlines.append(self.listen_retry_at)
+        if self.link.connected:
+            objects.append(self.link.listener)
+        elif self.link.supported:
+            deadlines.append(self.link.retry_at)
         for child in self.children:
             objects.extend((child.conn, child.process.sentinel))
             running = child.running
@@ -300,9 +300,7 @@ class Worker:
                     worker_id=self.options.worker_id,
                     lease_seconds=self.options.lease,
                 )
-            interval = self.pacing.poll_interval(
-                self.options.poll, now, found=bool(rows), notified=self.listener.supported
-            )
+            interval = self.pacing.poll_interval(self.options.poll, now, found=bool(rows), notified=self.link.supported)
             self.next_poll = now + interval
             self.claimed += len(rows)
             self.maybe_more = len(rows) == room
@@ -337,21 +335,6 @@ class Worker:
                 except (BrokenPipeError, OSError):
                     self.buffer.appendleft((execution, claimed_at))  # the child died; noticed on the next pass
 
-    def _mark_started(self, now: float) -> None:
-        """Record which claimed attempts have started (an attempt counts once its task started).
-
-        Claims wait in the buffer or a child's pipe before they start; if this
-        worker dies, the reaper hands unstarted ones back without cost. One
-        ``UPDATE`` per pass, after the hand-off, off the task's path.
-        """
-        started = [item for child in self.children for item in child.assigned if item.started and not item.marked]
-        if not started or not self.db.ready(now):
-            return
-        with self.db.attempt("recording started attempts"):
-            mark_started([(item.pk, item.attempt) for item in started], using=self.using)
-            for item in started:
-                item.marked = True
-
     def _enforce_timeouts(self, now: float) -> None:
         for child in list(self.children):
             running = child.running
@@ -367,26 +350,6 @@ class Worker:
             self.finished += 1
             self._replace(child)
             self.db.record(f"recording timeout of {pk}", fail_execution, pk, error, attempt=attempt)
-
-    def _release_stale_buffer(self, now: float) -> None:
-        """Give back claimed rows that waited too long for a busy child (tasks turned out long)."""
-        while self.buffer and now - self.buffer[0][1] >= self.options.prefetch_hold_seconds:
-            execution, _ = self.buffer.popleft()
-            self.claimed -= 1
-            self.pacing.slow_down()
-            pk, attempt = str(execution.pk), execution.attempts
-            self.db.record(f"releasing {pk}", release, pk, attempt)
-
-    # -- leases, cancels, lost workers ------------------------------------------
-
-    def _holding(self) -> bool:
-        """Whether the worker holds any execution (cheaper than :meth:`_held`)."""
-        return bool(self.buffer) or any(child.assigned for child in self.children)
-
-    def _held(self) -> list[tuple[str, int]]:
-        held = [(item.pk, item.attempt) for child in self.children for item in child.assigned]
-        held.extend((str(execution.pk), execution.attempts) for execution, _ in self.buffer)
-        return held
 
     def _heartbeat(self, now: float) -> None:
         if now < self.next_heartbeat or not self.db.ready(now):
@@ -420,16 +383,6 @@ class Worker:
                 return True
         return False
 
-    def _attempt_of(self, pk: str) -> int | None:
-        for child in self.children:
-            for item in child.assigned:
-                if item.pk == pk:
-                    return item.attempt
-        for execution, _ in self.buffer:
-            if str(execution.pk) == pk:
-                return execution.attempts
-        return None
-
     def _check_cancels(self, now: float, ids: set[str] | None = None) -> None:
         if ids is None:
             if now < self.next_cancel_check or not self.db.ready(now):
@@ -453,83 +406,17 @@ class Worker:
         if now < self.next_reap or not self.db.ready(now):
             return
         with self.db.attempt("reaping expired leases"):
-            reap(using=self.using, backends=self.options.backends)
+            reap(using=self.using, backends=self.options.backends, engines=served_engines(self.options.backends))
         self.next_reap = now + max(0.5, min(self.options.lease / 2, 30.0))
 
-    def _connect_listener(self, now: float) -> None:
-        if not self.listener.supported or self.listener.connected or now < self.listen_retry_at:
-            return
-        try:
-            self.listener.connect()
-        except DatabaseError as exc:
-            logger.warning("LISTEN connection failed (%s); polling, retrying in %.1fs", exc, self.listen_backoff)
-            self.listen_retry_at = now + self.listen_backoff
-            self.listen_backoff = min(self.listen_backoff * 2, BACKOFF_MAX)
-        else:
-            self.listen_backoff = BACKOFF_MIN
-            self.maybe_more = True  # notifications may have been missed while disconnected
-
     def _listen(self, now: float) -> None:
-        was_connected = self.listener.connected
-        self._connect_listener(now)
-        if was_connected and not self.waiter.is_ready(self.listener):
+        was_connected = self.link.connected
+        if self.link.connect(now):
+            self.maybe_more = True  # notifications may have been missed while disconnected
+        if was_connected and not self.waiter.is_ready(self.link.listener):
             return  # nothing arrived on the LISTEN socket
-        payloads = self.listener.drain()
-        if not payloads:
-            if self.listener.supported and not self.listener.connected:
-                self.listen_retry_at = max(self.listen_retry_at, now + self.listen_backoff)
-            return
-        cancels = {p.removeprefix(CANCEL_PREFIX) for p in payloads if p.startswith(CANCEL_PREFIX)}
-        queues = {p for p in payloads if not p.startswith(CANCEL_PREFIX)}
+        cancels, queues = self.link.receive(now)
         if cancels:
             self._check_cancels(now, cancels)
         if queues and (not self.options.queues or queues & set(self.options.queues)):
             self.maybe_more = True
-
-    # -- stopping -------------------------------------------------------------------
-
-    def _begin_stop(self, now: float) -> None:
-        self.stopping = True
-        self.grace_deadline = now + self.options.grace
-        running = sum(1 for child in self.children if child.busy)
-        if self.signals.last_signal is None:  # --burst, --max-tasks or stop() from code: nobody to signal again
-            self._log(f"rail-tasks worker {self.options.worker_id}: stopping; waiting for {running} running task(s)")
-        else:
-            self._log(
-                f"rail-tasks worker {self.options.worker_id}: stopping; waiting up to {self.options.grace:g}s "
-                f"for {running} running task(s) (signal again to stop now)"
-            )
-        while self.buffer:
-            execution, _ = self.buffer.popleft()
-            pk, attempt = str(execution.pk), execution.attempts
-            self.db.record(f"releasing {pk}", release, pk, attempt)
-
-    def _hard_stop(self) -> None:
-        for child in list(self.children):
-            self._read_messages(child, time.monotonic())
-            if child.busy:
-                child.kill()
-            while child.assigned:
-                item = child.assigned.popleft()
-                self._log(f"rail-tasks worker {self.options.worker_id}: handing execution {item.pk} back to the queue")
-                self.db.record(f"releasing {item.pk}", release, item.pk, item.attempt)
-        while self.buffer:
-            execution, _ = self.buffer.popleft()
-            pk, attempt = str(execution.pk), execution.attempts
-            self.db.record(f"releasing {pk}", release, pk, attempt)
-
-    def _shutdown_children(self) -> None:
-        for child in self.children:
-            if not child.busy:
-                child.ask_to_exit()
-        deadline = time.monotonic() + 5
-        for child in self.children:
-            try:
-                child.process.join(max(0.0, deadline - time.monotonic()))
-            except (AssertionError, ValueError):
-                continue
-            if child.process.is_alive():
-                child.process.kill()
-                child.process.join(1)
-            child.close()
-        self.children.clear()

@@ -48,7 +48,7 @@ class DatabaseBackend(RailBackend):
         binding, psycopg2); with ``server_side_binding`` the NOTIFY follows on
         commit instead.
         """
-        from rail_tasks.worker.notify import CHANNEL, NOTIFY_SQL
+        from rail_tasks.backends.database.notify import CHANNEL, NOTIFY_SQL
 
         connection = connections[using]
         due = execution.run_after is None or execution.run_after <= timezone.now()
@@ -73,13 +73,13 @@ class DatabaseBackend(RailBackend):
 
     def cancel_running(self, execution: TaskExecution) -> None:
         """Tell the worker holding ``execution`` to end it now (it also checks on its own)."""
-        from rail_tasks.worker.notify import CANCEL_PREFIX
+        from rail_tasks.backends.database.notify import CANCEL_PREFIX
 
         self._notify(execution, f"{CANCEL_PREFIX}{execution.pk}")
 
     @staticmethod
     def _notify(execution: TaskExecution, payload: str) -> None:
-        from rail_tasks.worker.notify import send_notify
+        from rail_tasks.backends.database.notify import send_notify
 
         try:
             send_notify(router.db_for_write(type(execution)), payload)

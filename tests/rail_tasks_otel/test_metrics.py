@@ -59,7 +59,9 @@ def test_counters_and_histograms_after_a_known_sequence(recorded_metrics: Metric
     assert 0 <= m.histogram_sum("rail_tasks.execution.duration") < 5
 
     assert m.total("rail_tasks.executions.running") == 0, "every +1 has its -1"
-    running = [attrs for attrs, _ in m.points["rail_tasks.executions.running"] if attrs["rail_tasks.task.name"] == "add"]
+    running = [
+        attrs for attrs, _ in m.points["rail_tasks.executions.running"] if attrs["rail_tasks.task.name"] == "add"
+    ]
     assert otel_metrics.worker_id() in {attrs["rail_tasks.worker"] for attrs in running}
 
 

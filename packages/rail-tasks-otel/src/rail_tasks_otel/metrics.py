@@ -11,15 +11,18 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
 import time
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Final
 
 from opentelemetry import metrics
+from opentelemetry.metrics import CallbackOptions, Observation
 
 from rail_tasks import task_settings
 from rail_tasks_otel import propagation
 from rail_tasks_otel.__about__ import __version__
-from rail_tasks_otel.attributes import OUTCOME, WORKER, metric_attributes
+from rail_tasks_otel.attributes import BACKEND, DESTINATION, OUTCOME, TASK_NAME, WORKER, metric_attributes
 
 if TYPE_CHECKING:
     from rail_tasks import TaskExecution
@@ -72,8 +75,29 @@ DURATION = _meter.create_histogram(
     description="Run time of one attempt, by outcome.",
     explicit_bucket_boundaries_advisory=DURATION_BUCKETS,
 )
-RUNNING = _meter.create_up_down_counter(
-    "rail_tasks.executions.running", unit="{execution}", description="Attempts running now, by worker process."
+#: Attempts running in this process now, by (task name, queue, backend, worker); read at collection.
+_running: dict[tuple[str, str, str, str], int] = {}
+_running_lock = threading.Lock()
+
+
+def _observe_running(options: CallbackOptions) -> Iterable[Observation]:
+    if not enabled():
+        return []
+    with _running_lock:
+        counts = list(_running.items())
+    return [
+        Observation(value, {TASK_NAME: task, DESTINATION: queue, BACKEND: backend, WORKER: worker})
+        for (task, queue, backend, worker), value in counts
+    ]
+
+
+# Observed when the reader collects rather than counted per attempt: running executions cost
+# two dict updates per attempt, not two measurements.
+RUNNING = _meter.create_observable_up_down_counter(
+    "rail_tasks.executions.running",
+    callbacks=[_observe_running],
+    unit="{execution}",
+    description="Attempts running now, by worker process.",
 )
 
 _OUTCOME_COUNTERS = {"completed": COMPLETED, "failed": FAILED, "retrying": RETRIED, "cancelled": CANCELLED}
@@ -119,7 +143,9 @@ def record_started(execution: TaskExecution) -> None:
 
 def record_running(execution: TaskExecution, delta: int) -> None:
     """Move the count of running attempts of this worker by ``delta``."""
-    RUNNING.add(delta, {**metric_attributes(execution), WORKER: worker_id()})
+    key = (execution.name, execution.queue, execution.backend, worker_id())
+    with _running_lock:
+        _running[key] = _running.get(key, 0) + delta
 
 
 def record_finished(execution: TaskExecution, outcome: str, duration: float | None) -> None:

@@ -15,6 +15,7 @@ BENCHMARKS = (
     ("database backend vs django-tasks-db", [sys.executable, "benchmarks/database.py"]),
     ("rail-tasks on Celery vs plain Celery", [sys.executable, "-m", "benchmarks.celery"]),
     ("rail-tasks on Dramatiq vs plain Dramatiq", [sys.executable, "-m", "benchmarks.dramatiq"]),
+    ("rail-tasks on Django-Q2 vs plain async_task", [sys.executable, "-m", "benchmarks.djangoq"]),
 )
 
 

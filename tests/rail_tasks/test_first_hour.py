@@ -329,3 +329,85 @@ def test_no_message_names_a_docs_path() -> None:
         if re.search(r"docs/[\w-]+\.md", text)
     ]
     assert found == [], "the installed packages have no docs/ folder: link docs_url(...) instead"
+
+
+# ---------------------------------------------------------------------------
+# 15. Docs and packaging
+# ---------------------------------------------------------------------------
+
+
+def test_every_package_ships_its_license() -> None:
+    for pyproject in sorted(PACKAGES.glob("*/pyproject.toml")):
+        project = tomllib.loads(pyproject.read_text())["project"]
+        assert project.get("license-files") == ["LICENSE"], pyproject
+        assert (pyproject.parent / "LICENSE").read_text().startswith("MIT License"), pyproject.parent
+
+
+def test_user_docs_speak_no_seed_jargon() -> None:
+    docs = [REPO_ROOT / "README.md", *sorted((REPO_ROOT / "docs").glob("*.md")), *sorted(PACKAGES.glob("*/README.md"))]
+    found = [
+        f"{path.relative_to(REPO_ROOT)}:{number}: {line.strip()}"
+        for path in docs
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if re.search(r"\bseeds?\b", line, re.IGNORECASE)
+    ]
+    assert found == [], "say 'the rail-django API' instead"
+
+
+# ---------------------------------------------------------------------------
+# 11. Django's contract: log records on django.tasks, and where they differ (documented)
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(
+    ("task_name", "args", "levels"),
+    [
+        ("always_fails", ("boom",), ["DEBUG", "INFO", "ERROR"]),  # max_retries=0: Django's three records
+        ("flaky_external_call", ("x", 99), ["DEBUG", *["INFO"] * 4, "ERROR"]),  # 3 retries: one INFO per attempt
+    ],
+)
+def test_failed_task_logs_like_django_once_per_attempt(
+    caplog: pytest.LogCaptureFixture, task_name: str, args: tuple[Any, ...], levels: list[str]
+) -> None:
+    from tests.taskapp import tasks
+
+    with caplog.at_level(logging.DEBUG, logger="django.tasks"):
+        getattr(tasks, task_name).enqueue(*args)
+    assert [record.levelname for record in caplog.records if record.name == "django.tasks"] == levels
+    docs = (REPO_ROOT / "docs" / "backends.md").read_text()
+    assert "each attempt\n  firing `task_started` again" in docs
+
+
+# ---------------------------------------------------------------------------
+# 13. A user's cancel is not an error in the logs
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_cancel_is_logged_at_info_without_a_traceback(caplog: pytest.LogCaptureFixture) -> None:
+    import time
+
+    from tests.taskapp import tasks
+
+    with caplog.at_level(logging.DEBUG, logger="django.tasks"):
+        result = tasks.wait_for_cancel.using(backend="thread").enqueue(10.0)
+        deadline = time.monotonic() + 10
+        while TaskExecution.objects.get(pk=result.id).status != Status.RUNNING and time.monotonic() < deadline:
+            time.sleep(0.02)
+        rail_tasks.cancel_execution(result.id)
+        while TaskExecution.objects.get(pk=result.id).status != Status.CANCELLED and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(0.2)  # the finished signal is sent right after the row is written
+    (finished,) = [r for r in caplog.records if r.name == "django.tasks" and "state=FAILED" in r.getMessage()]
+    assert finished.levelname == "INFO"
+    assert finished.exc_info is None
+    assert finished.getMessage().endswith("(cancelled)")
+
+
+def test_worker_without_a_database_alias_names_the_configured_backends() -> None:
+    tasks_setting = {"default": {"BACKEND": "rail_tasks.backends.sync.SyncBackend"}}
+    with override_settings(TASKS=tasks_setting), pytest.raises(ValueError, match="No TASKS alias uses") as caught:
+        WorkerOptions().resolve()
+    assert "(TASKS: default -> rail_tasks.backends.sync.SyncBackend)" in str(caught.value)
+    assert "RAIL_TASKS['backend'] = 'database'" in str(caught.value)

@@ -62,3 +62,9 @@ RAIL_TASKS = {
     "poll_interval": 0.2,
     "log_task_complete": True,
 }
+
+# run_demo.py --trace: every process of the demo (the demo itself, the worker and its children) traces.
+if os.environ.get("DEMO_TRACE_DIR"):
+    from demo_project.telemetry import setup_tracing
+
+    setup_tracing(os.environ["DEMO_TRACE_DIR"])

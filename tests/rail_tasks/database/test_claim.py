@@ -341,3 +341,18 @@ def test_a_delivery_claims_on_a_new_connection_when_the_kept_one_was_closed_by_t
     finished = run_execution(row.pk, worker_id="engine:1")
     assert finished is not None
     assert (finished.status, finished.attempts) == ("completed", 1)
+
+
+def test_enqueue_records_the_engine_of_the_backend() -> None:
+    result = tasks_db.record.using(backend="database").enqueue("engine")
+    assert TaskExecution.objects.get(pk=result.id).engine == "rail_tasks.backends.database.DatabaseBackend"
+
+
+def test_rows_enqueued_for_another_engine_under_the_same_alias_are_left_alone() -> None:
+    # The alias "database" was served by Celery when these were enqueued, then switched to the database backend.
+    foreign = _row("foreign", engine="rail_tasks_celery.CeleryBackend")
+    legacy = _row("legacy", engine="")  # rows from before the engine was recorded are still served
+    mine = _row("mine", engine="rail_tasks.backends.database.DatabaseBackend")
+    assert {row.pk for row in _claim()} == {legacy.pk, mine.pk}
+    foreign.refresh_from_db()
+    assert (foreign.status, foreign.attempts) == (Status.PENDING, 0)

@@ -66,7 +66,7 @@ class TaskExecutionAdmin(_ModelAdmin):
     actions = ("cancel_executions", "retry_executions")
     fieldsets = (
         (None, {"fields": ("id", "name", "task_path", "status_label", "progress_bar", "progress_message", "owner")}),
-        (_("Where"), {"fields": ("backend", "queue", "priority", "worker_id")}),
+        (_("Where"), {"fields": ("backend", "engine", "queue", "priority", "worker_id")}),
         (
             _("Arguments and outcome"),
             {"fields": ("args", "kwargs", "result", "error", "exception_class", "traceback_text")},

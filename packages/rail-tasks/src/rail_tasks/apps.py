@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any, cast
 
 from django.apps import AppConfig
@@ -45,6 +46,28 @@ def install_tasks_setting() -> None:
     setting_changed.send(sender=RailTasksConfig, setting="TASKS", value=derived, enter=True)
 
 
+class CancelIsNotAnError(logging.Filter):
+    """On Django's ``django.tasks`` logger: a cancelled execution's "finished" record is INFO, without traceback.
+
+    Django has no "cancelled" state, so a cancel reaches ``task_finished`` as ``FAILED``, and Django's
+    receiver logs that at ERROR with the exception in hand (``TaskCancelled``). A user's cancel is not
+    an error: the record keeps its message, marked ``(cancelled)``.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Downgrade the record when its exception is :class:`~rail_tasks.TaskCancelled`; keep every record."""
+        from rail_tasks.exceptions import TaskCancelled
+
+        if record.exc_info and isinstance(record.exc_info[1], TaskCancelled):
+            record.levelno, record.levelname = logging.INFO, logging.getLevelName(logging.INFO)
+            record.exc_info, record.exc_text = None, None
+            record.msg = f"{record.msg} (cancelled)"
+        return True
+
+
+_cancel_filter = CancelIsNotAnError()
+
+
 def _on_setting_changed(*, setting: str, **kwargs: Any) -> None:
     if setting in _SETTING_NAMES:
         from rail_tasks.plugins import reload_plugins_if_changed
@@ -65,6 +88,7 @@ class RailTasksConfig(AppConfig):
         from rail_tasks import checks  # noqa: F401 - registers the system checks
         from rail_tasks.plugins import get_plugin_manager
 
+        logging.getLogger("django.tasks").addFilter(_cancel_filter)  # the same filter object: added once
         get_plugin_manager()  # plugins load once, at start-up, in every process
         install_tasks_setting()
         setting_changed.connect(_on_setting_changed, dispatch_uid="rail_tasks_settings")

@@ -33,6 +33,13 @@ class TaskExecution(models.Model):
     name = models.CharField(_("name"), max_length=255, db_index=True)
     task_path = models.CharField(_("task path"), max_length=255)
     backend = models.CharField(_("backend alias"), max_length=64, default="default")
+    engine = models.CharField(
+        _("engine"),
+        max_length=200,
+        blank=True,
+        default="",
+        help_text=_("Class path of the backend the execution was enqueued for; only its workers run it."),
+    )
     queue = models.CharField(_("queue"), max_length=64, default="default")
     priority = models.SmallIntegerField(_("priority"), default=0)
     status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.PENDING)

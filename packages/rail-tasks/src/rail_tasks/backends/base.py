@@ -160,6 +160,7 @@ class RailBackend(BaseTaskBackend):
         execution = TaskExecution(
             task_path=task.module_path,
             backend=self.alias,
+            engine=f"{type(self).__module__}.{type(self).__qualname__}",
             queue=task.queue_name,
             priority=task.priority,
             args=json_args,

@@ -113,6 +113,7 @@ def reap(
     using: str | None = None,
     resubmit_after: float | None = None,
     recently_resubmitted: dict[str, float] | None = None,
+    engines: Sequence[str] | None = None,
     limit: int = BATCH,
 ) -> ReapReport:
     """One recovery pass over the executions of the ``TASKS`` aliases ``backends``.
@@ -124,12 +125,17 @@ def reap(
     :param recently_resubmitted: ``{execution id: monotonic time}`` of earlier
         passes' resubmissions, updated in place, so one execution is not
         resubmitted on every pass.
+    :param engines: only rows recorded for these backend class paths (the
+        ``engine`` column; ``None``: any), so a worker never touches rows an
+        alias enqueued under another engine before it was switched.
     """
     from rail_tasks.models import TaskExecution
 
     report = ReapReport()
     rows = TaskExecution.objects.using(using) if using else TaskExecution.objects.all()
     rows = rows.filter(backend__in=list(backends))
+    if engines is not None:
+        rows = rows.filter(engine__in=list(engines))
     expired = rows.lease_expired().values_list("pk", "attempts", "worker_id", "attempt_started_at")[:limit]
     for pk, attempt, owner, started_at in list(expired):
         outcome = _settle_expired(pk, attempt, owner, started=started_at is not None)

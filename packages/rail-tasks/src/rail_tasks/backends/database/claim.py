@@ -27,15 +27,27 @@ from typing import Any
 from django.db import connections, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models.expressions import RawSQL
+from django.tasks import task_backends
 from django.utils import timezone
 
 from rail_tasks import statements
 from rail_tasks.models import TaskExecution
 from rail_tasks.status import READY_STATUSES
 
-__all__ = ["claim_batch"]
+__all__ = ["claim_batch", "served_engines"]
 
 logger = logging.getLogger("rail_tasks.worker")
+
+
+def served_engines(backends: Sequence[str]) -> list[str]:
+    """The ``engine`` values a worker of these aliases runs: their backends' class paths, and ``""``.
+
+    A row records the class of the backend it was enqueued for; after an alias is switched to another
+    backend, the rows enqueued under the old one are left to that engine's workers. (``""``: rows
+    written before the engine was recorded.)
+    """
+    classes = {type(task_backends[alias]) for alias in backends}
+    return sorted({"", *(f"{cls.__module__}.{cls.__qualname__}" for cls in classes)})
 
 
 def claim_batch(
@@ -49,7 +61,7 @@ def claim_batch(
 ) -> list[TaskExecution]:
     """Claim up to ``limit`` ready executions, highest priority first, then oldest.
 
-    :param backends: ``TASKS`` aliases whose rows this worker runs.
+    :param backends: ``TASKS`` aliases whose rows this worker runs (rows enqueued for their current backends).
     :param queues: queue names; empty for every queue.
     :returns: the claimed rows (status ``running``, one more attempt, leased).
     """
@@ -83,7 +95,7 @@ def claim_batch(
             placeholders = ", ".join(["%s"] * len(ids))
             rows = statements.claim_in(TaskExecution, placeholders, ids, worker_id, now, lease_expires_at, using=using)
             return sorted(rows, key=_claim_order)
-    ready = executions.ready(now).filter(backend__in=list(backends))
+    ready = executions.ready(now).filter(backend__in=list(backends), engine__in=served_engines(backends))
     if queues:
         ready = ready.filter(queue__in=list(queues))
     ready = ready.order_by("-priority", "created_at")
@@ -135,10 +147,12 @@ def _ready_ids(using: str, backends: Sequence[str], queues: Sequence[str], now: 
     quote = connection.ops.quote_name
     table = quote(TaskExecution._meta.db_table)
     statuses = ", ".join(f"'{status}'" for status in READY_STATUSES)  # our own constants
-    params: list[Any] = [connection.ops.adapt_datetimefield_value(now), *backends]
+    engines = served_engines(backends)
+    params: list[Any] = [connection.ops.adapt_datetimefield_value(now), *backends, *engines]
     where = (
         f"{quote('status')} IN ({statuses}) AND ({quote('run_after')} IS NULL OR {quote('run_after')} <= %s)"
         f" AND {quote('backend')} IN ({', '.join(['%s'] * len(backends))})"
+        f" AND {quote('engine')} IN ({', '.join(['%s'] * len(engines))})"
     )
     if queues:
         where += f" AND {quote('queue')} IN ({', '.join(['%s'] * len(queues))})"

@@ -76,7 +76,13 @@ class WorkerOptions:
         if not self.backends:
             self.backends = database_backend_aliases()
         if not self.backends:
-            raise ValueError("No TASKS alias uses rail_tasks.backends.database.DatabaseBackend; nothing to serve.")
+            configured = ", ".join(
+                f"{alias} -> {params.get('BACKEND')}" for alias, params in task_backends.settings.items()
+            )
+            raise ValueError(
+                f"No TASKS alias uses {DATABASE_BACKEND}, so this worker has nothing to run (TASKS: {configured}). "
+                "Set RAIL_TASKS['backend'] = 'database', or add an alias with that BACKEND to TASKS."
+            )
         options: dict[str, Any] = dict(task_backends[self.backends[0]].options)
         from rail_tasks.backends.database import DatabaseBackend
 

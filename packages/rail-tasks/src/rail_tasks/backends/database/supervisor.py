@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from django.db import connections
 
 from rail_tasks.backends.database.child import Assignment, ChildProcess
-from rail_tasks.backends.database.claim import claim_batch
+from rail_tasks.backends.database.claim import claim_batch, served_engines
 from rail_tasks.backends.database.guard import DatabaseGuard
 from rail_tasks.backends.database.holdings import Holdings
 from rail_tasks.backends.database.listening import ListenerLink
@@ -406,7 +406,7 @@ class Worker(Holdings, Stopping):
         if now < self.next_reap or not self.db.ready(now):
             return
         with self.db.attempt("reaping expired leases"):
-            reap(using=self.using, backends=self.options.backends)
+            reap(using=self.using, backends=self.options.backends, engines=served_engines(self.options.backends))
         self.next_reap = now + max(0.5, min(self.options.lease / 2, 30.0))
 
     def _listen(self, now: float) -> None:

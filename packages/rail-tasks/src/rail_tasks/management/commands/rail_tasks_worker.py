@@ -139,9 +139,33 @@ class Command(BaseCommand):
     def _build(self, worker_options: WorkerOptions) -> Worker:
         check_migrated()
         try:
-            return Worker(worker_options, log=self._write)
+            worker = Worker(worker_options, log=self._write)
         except ValueError as exc:
             raise CommandError(str(exc)) from exc
+        self._warn_about_other_engines(worker_options.backends)
+        return worker
+
+    def _warn_about_other_engines(self, backends: list[str]) -> None:
+        """Say so when waiting rows of these aliases were enqueued for another backend (the alias was switched)."""
+        from rail_tasks.backends.database.claim import served_engines
+        from rail_tasks.models import TaskExecution
+        from rail_tasks.status import READY_STATUSES
+
+        try:
+            others = (
+                TaskExecution.objects.filter(backend__in=backends, status__in=READY_STATUSES)
+                .exclude(engine__in=served_engines(backends))
+                .values_list("backend", "engine")
+                .distinct()
+            )
+            found = list(others[:10])
+        except DatabaseError:
+            return
+        for alias, engine in found:
+            self._write(
+                f"rail-tasks worker: waiting executions of alias {alias!r} were enqueued for {engine}; this worker "
+                "leaves them to that engine's workers (cancel them, or run such a worker, to drain them)"
+            )
 
     def _run_reloading(self, worker_options: WorkerOptions) -> None:
         """``--reload``: Django's autoreloader, as runserver uses it, around a worker in the main thread.

@@ -60,14 +60,14 @@ def test_misspelt_backend_stops_every_process_at_start(command: tuple[str, ...])
     assert "ImproperlyConfigured" in done.stderr
     assert "Unknown rail-tasks backend 'celeryy' in RAIL_TASKS['backend']" in done.stderr
     assert "Did you mean 'celery'?" in done.stderr
-    assert "Known backends: celery, database, dramatiq, sync, thread" in done.stderr
+    assert "Known backends: celery, database, django_q, dramatiq, sync, thread" in done.stderr
 
 
 def test_backend_of_a_missing_plugin_names_the_install() -> None:
-    done = run_django("shell", "--no-imports", "-c", "print('started')", RAIL_TASKS_TEST_BACKEND_NAME="django_q")
+    done = run_django("shell", "--no-imports", "-c", "print('started')", RAIL_TASKS_TEST_BACKEND_NAME="huey")
     assert done.returncode != 0
     assert "started" not in done.stdout
-    assert "Unknown rail-tasks backend 'django_q'" in done.stderr
+    assert "Unknown rail-tasks backend 'huey'" in done.stderr
     assert "No installed plugin provides it." in done.stderr
 
 

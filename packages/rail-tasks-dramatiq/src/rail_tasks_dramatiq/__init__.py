@@ -1,7 +1,7 @@
 """rail-tasks-dramatiq: rail-tasks executions carried by Dramatiq, at least once.
 
 ``TASKS = {"default": {"BACKEND": "rail_tasks_dramatiq.DramatiqBackend",
-"OPTIONS": {"dramatiq_broker": "redis://127.0.0.1:6379/0"}}}``, or the seed's
+"OPTIONS": {"dramatiq_broker": "redis://127.0.0.1:6379/0"}}}``, or the rail-django API's
 short name ``"backend": "dramatiq"`` with django_dramatiq's ``DRAMATIQ_BROKER``.
 Workers: ``python -m dramatiq rail_tasks_dramatiq.worker``.
 """

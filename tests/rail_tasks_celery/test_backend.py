@@ -200,6 +200,24 @@ def test_unreachable_broker_is_logged_not_raised(caplog: pytest.LogCaptureFixtur
     assert "the reaper sends it again" in caplog.text
 
 
+@pytest.mark.django_db(transaction=True)
+def test_enqueue_never_raises_after_the_row_was_committed(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Measured before the engine kit: a transport that does not import raised from enqueue() after commit."""
+    backend = _backend()
+
+    def missing_transport(*args: object, **kwargs: object) -> None:
+        raise ModuleNotFoundError("No module named 'redis'")
+
+    monkeypatch.setattr(backend.app, "send_task", missing_transport)
+    with caplog.at_level(logging.ERROR, logger="rail_tasks.engine"):
+        result = tasks.add.using(backend="celery").enqueue(1, 2)
+    row = TaskExecution.objects.get(pk=result.id)
+    assert row.status == Status.PENDING  # committed and waiting: the reaper sends it again
+    assert "ModuleNotFoundError: No module named 'redis'" in caplog.text
+
+
 @pytest.mark.django_db
 def test_reaper_records_lost_attempts_and_resends_stale_executions() -> None:
     backend = _backend()

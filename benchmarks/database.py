@@ -223,9 +223,11 @@ class Bench:
                     "INSERT INTO rail_tasks_taskexecution (id, name, task_path, backend, queue, priority, status,"
                     " progress, progress_message, args, kwargs, metadata, error, exception_class, traceback, attempts,"
                     " max_retries, retry_delay, retry_backoff, track_progress, created_at, completed_at, worker_id,"
-                    f" cancel_requested) SELECT {uuid}, 'rail_noop', 'benchmarks.benchapp.tasks.rail_noop', 'default',"
-                    f" 'default', 0, '{status}', 0, '', {empty_list}, {empty_json}, {empty_json}, '', '', '', 0, 0, 0,"
-                    f" false, false, {now}, {now if status == 'completed' else 'NULL'}, '', false FROM {series}",
+                    f" cancel_requested, engine) SELECT {uuid}, 'rail_noop', 'benchmarks.benchapp.tasks.rail_noop',"
+                    f" 'default', 'default', 0, '{status}', 0, '', {empty_list}, {empty_json}, {empty_json},"
+                    f" '', '', '', 0, 0, 0, false, false, {now}, {now if status == 'completed' else 'NULL'}, '',"
+                    " false, ''"
+                    f" FROM {series}",
                     [rows],
                 )
                 dt_status = "SUCCESSFUL" if status == "completed" else "READY"

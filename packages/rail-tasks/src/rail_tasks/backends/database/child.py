@@ -1,11 +1,12 @@
 """The child process: runs one claimed execution at a time through the core's runner.
 
 The supervisor sends ``("run", execution)`` and reads back
-``("done", execution_id, error)``; ``("exit", None)`` ends the child. The
-child ignores SIGINT/SIGTERM (the supervisor decides when work stops, even
-when a terminal or systemd signals the whole process group) and dies with its
-parent (``PR_SET_PDEATHSIG`` on Linux, a parent check elsewhere), so a worker
-killed outright leaves no task running behind its lease.
+``("started", execution_id, monotonic time)`` then ``("done", execution_id,
+error)``; ``("exit", None)`` ends the child. The child ignores SIGINT/SIGTERM
+(the supervisor decides when work stops, even when a terminal or systemd
+signals the whole process group) and dies with its parent
+(``PR_SET_PDEATHSIG`` on Linux, a parent check elsewhere), so a worker killed
+outright leaves no task running behind its lease.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import multiprocessing
 import os
 import signal
 import sys
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
@@ -71,6 +73,12 @@ def child_main(conn: Connection, parent_pid: int) -> None:
         error = ""
         close_old_connections()
         try:
+            # The supervisor's clock of a hard timeout starts here (CLOCK_MONOTONIC is system-wide),
+            # not at the hand-off: a fresh child on a busy machine may take a while to get here.
+            conn.send(("started", str(execution.pk), time.monotonic()))
+        except (BrokenPipeError, OSError):
+            break
+        try:
             run_claimed_execution(execution)
         except Exception as exc:
             # The runner records every failure of the task itself; reaching here means the
@@ -98,6 +106,8 @@ class Assignment:
     started: float | None = None
     #: Whether the start was recorded in the database (see ``Worker._mark_started``).
     marked: bool = False
+    #: Monotonic time the child reported entering the runner (the hard timeout counts from here).
+    running_since: float | None = None
     #: The execution id.
     pk: str = field(init=False)
     #: The attempt that owns the row.
@@ -109,10 +119,10 @@ class Assignment:
 
     @property
     def deadline(self) -> float | None:
-        """When a hard timeout ends it (monotonic), if it has a timeout and has started."""
-        if self.timeout is None or self.started is None:
+        """When a hard timeout ends it (monotonic), once the child reported that it runs it."""
+        if self.timeout is None or self.running_since is None:
             return None
-        return self.started + self.timeout
+        return self.running_since + self.timeout
 
 
 @dataclass(eq=False)
@@ -165,6 +175,11 @@ class ChildProcess:
         if self.assigned:
             self.assigned[0].started = now
         return done
+
+    def on_started(self, pk: str, at: float) -> None:
+        """The child reported that it entered the runner for ``pk`` at monotonic time ``at``."""
+        if self.assigned and self.assigned[0].pk == pk:
+            self.assigned[0].running_since = at
 
     def take_waiting(self) -> list[TaskExecution]:
         """Remove and return the assignments that never started (after the child is ended)."""

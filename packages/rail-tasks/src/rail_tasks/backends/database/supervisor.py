@@ -253,7 +253,10 @@ class Worker(Holdings, Stopping):
         try:
             while child.conn.poll():
                 message = child.conn.recv()
-                self._on_done(child, message, now)
+                if message[0] == "started":
+                    child.on_started(message[1], message[2])
+                else:
+                    self._on_done(child, message, now)
         except (EOFError, OSError):
             pass
         return child.running
@@ -344,7 +347,7 @@ class Worker(Holdings, Stopping):
             if running is None or running.deadline is None or now < running.deadline:
                 continue
             pk, attempt = running.pk, running.attempt
-            elapsed = now - (running.started or now)
+            elapsed = now - (running.running_since or now)
             error = TaskTimeout(f"Task ran longer than its timeout ({elapsed:.1f}s); its process was ended")
             logger.warning("Execution %s attempt %d timed out; ending its process", pk, attempt)
             self.finished += 1

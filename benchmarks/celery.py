@@ -36,6 +36,8 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
+from benchmarks.common import percentile, setup_django
+
 REPO = Path(__file__).resolve().parent.parent
 if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
     sys.path.pop(0)  # run as a script: keep this file from shadowing the celery package
@@ -53,28 +55,6 @@ ENV = {
     "RAIL_BENCH_REDIS": REDIS,
     "RAIL_BENCH": "1",
 }
-
-
-def _setup_django() -> None:
-    os.environ.update(ENV)
-    import psycopg
-
-    with psycopg.connect("host=127.0.0.1 user=postgres dbname=postgres", autocommit=True) as conn:
-        exists = conn.execute(
-            "SELECT 1 FROM pg_database WHERE datname = %s", [ENV["RAIL_TASKS_TEST_PG_NAME"]]
-        ).fetchone()
-        if not exists:
-            conn.execute(f'CREATE DATABASE "{ENV["RAIL_TASKS_TEST_PG_NAME"]}"')
-    import django
-    from django.core.management import call_command
-
-    django.setup()
-    call_command("migrate", verbosity=0)
-
-
-def _percentile(values: list[float], pct: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1)))]
 
 
 class Worker:
@@ -148,11 +128,11 @@ def measure(
         pickups.append(float(value) - sent)
     return {
         "enqueue_per_s": count / enqueue_seconds,
-        "enqueue_p50_ms": _percentile(latencies, 50) * 1000,
-        "enqueue_p99_ms": _percentile(latencies, 99) * 1000,
+        "enqueue_p50_ms": percentile(latencies, 50) * 1000,
+        "enqueue_p99_ms": percentile(latencies, 99) * 1000,
         "drain_per_s": count / drain_seconds,
-        "pickup_p50_ms": _percentile(pickups, 50) * 1000,
-        "pickup_p99_ms": _percentile(pickups, 99) * 1000,
+        "pickup_p50_ms": percentile(pickups, 50) * 1000,
+        "pickup_p99_ms": percentile(pickups, 99) * 1000,
     }
 
 
@@ -164,7 +144,7 @@ def main() -> None:
     parser.add_argument("--sleep-ms", type=float, default=0, help="task body sleeps this long (0: a no-op)")
     args = parser.parse_args()
     os.environ["RAIL_BENCH_SLEEP_MS"] = str(args.sleep_ms)  # read by the worker's task body
-    _setup_django()
+    setup_django(ENV)
 
     from rail_tasks import TaskExecution
     from tests.rail_tasks_celery.bench_redis import client
@@ -206,7 +186,7 @@ def main() -> None:
         start = time.perf_counter()
         TaskExecution.objects.create(name="insert_probe", task_path="-", backend="bench_floor", args=["key"])
         inserts.append(time.perf_counter() - start)
-    insert_p50 = _percentile(inserts, 50) * 1000
+    insert_p50 = percentile(inserts, 50) * 1000
 
     worker = Worker(args.concurrency, args.prefetch)
     rows = {}

@@ -35,6 +35,8 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
+from benchmarks.common import percentile, setup_django
+
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
@@ -51,26 +53,6 @@ ENV = {
 }
 PLAIN = "tests.taskapp.tasks_djangoq.plain_noop"
 FLOOR = "tests.taskapp.tasks_djangoq.tracking_floor"
-
-
-def _setup_django() -> None:
-    os.environ.update(ENV)
-    import psycopg
-
-    with psycopg.connect("host=127.0.0.1 user=postgres dbname=postgres", autocommit=True) as conn:
-        name = ENV["RAIL_TASKS_TEST_PG_NAME"]
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
-            conn.execute(f'CREATE DATABASE "{name}"')
-    import django
-    from django.core.management import call_command
-
-    django.setup()
-    call_command("migrate", verbosity=0)
-
-
-def _percentile(values: list[float], pct: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1)))]
 
 
 class Cluster:
@@ -142,18 +124,18 @@ def measure(name: str, count: int, send: Callable[[str, str], None]) -> dict[str
         worker.stop()
     return {
         "enqueue_per_s": count / enqueue_seconds,
-        "enqueue_p50_ms": _percentile(latencies, 50) * 1000,
-        "enqueue_p99_ms": _percentile(latencies, 99) * 1000,
+        "enqueue_p50_ms": percentile(latencies, 50) * 1000,
+        "enqueue_p99_ms": percentile(latencies, 99) * 1000,
         "drain_per_s": count / drain_seconds,
-        "pickup_p50_ms": _percentile(pickups, 50) * 1000,
-        "pickup_p99_ms": _percentile(pickups, 99) * 1000,
+        "pickup_p50_ms": percentile(pickups, 50) * 1000,
+        "pickup_p99_ms": percentile(pickups, 99) * 1000,
     }
 
 
 def run_broker(broker: str, count: int) -> None:
     """All variants on one broker (this process's ``Q_CLUSTER`` names it)."""
     os.environ["RAIL_BENCH_DJANGOQ_BROKER"] = broker
-    _setup_django()
+    setup_django(ENV)
     from django_q.tasks import async_task
 
     from rail_tasks import TaskExecution

@@ -34,6 +34,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from benchmarks.common import percentile, setup_django
+
 REPO = Path(__file__).resolve().parent.parent
 if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
     sys.path.pop(0)  # run as a script: keep this file from shadowing the dramatiq package
@@ -51,28 +53,6 @@ ENV = {
     "RAIL_BENCH_REDIS": REDIS,
     "RAIL_BENCH": "1",
 }
-
-
-def _setup_django() -> None:
-    os.environ.update(ENV)
-    import psycopg
-
-    with psycopg.connect("host=127.0.0.1 user=postgres dbname=postgres", autocommit=True) as conn:
-        exists = conn.execute(
-            "SELECT 1 FROM pg_database WHERE datname = %s", [ENV["RAIL_TASKS_TEST_PG_NAME"]]
-        ).fetchone()
-        if not exists:
-            conn.execute(f'CREATE DATABASE "{ENV["RAIL_TASKS_TEST_PG_NAME"]}"')
-    import django
-    from django.core.management import call_command
-
-    django.setup()
-    call_command("migrate", verbosity=0)
-
-
-def _percentile(values: list[float], pct: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1)))]
 
 
 class Worker:
@@ -150,11 +130,11 @@ def measure(name: str, count: int, send: Callable[[str], None], worker: Worker, 
         pickups.append(float(popped[1]) - sent)
     return {
         "enqueue_per_s": count / enqueue_seconds,
-        "enqueue_p50_ms": _percentile(latencies, 50) * 1000,
-        "enqueue_p99_ms": _percentile(latencies, 99) * 1000,
+        "enqueue_p50_ms": percentile(latencies, 50) * 1000,
+        "enqueue_p99_ms": percentile(latencies, 99) * 1000,
         "drain_per_s": count / drain_seconds,
-        "pickup_p50_ms": _percentile(pickups, 50) * 1000,
-        "pickup_p99_ms": _percentile(pickups, 99) * 1000,
+        "pickup_p50_ms": percentile(pickups, 50) * 1000,
+        "pickup_p99_ms": percentile(pickups, 99) * 1000,
     }
 
 
@@ -163,7 +143,7 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=2000)
     parser.add_argument("--processes", type=int, default=2)
     args = parser.parse_args()
-    _setup_django()
+    setup_django(ENV)
 
     import dramatiq
     from django.tasks import task_backends
@@ -198,7 +178,7 @@ def main() -> None:
         start = time.perf_counter()
         TaskExecution.objects.create(name="insert_probe", task_path="-", backend="bench_floor", args=["key"])
         inserts.append(time.perf_counter() - start)
-    insert_p50 = _percentile(inserts, 50) * 1000
+    insert_p50 = percentile(inserts, 50) * 1000
 
     rows: dict[str, dict[str, float]] = {}
     for shape, threads in (("1 thread", 1), ("defaults", None)):

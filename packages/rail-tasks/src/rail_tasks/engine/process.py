@@ -11,6 +11,7 @@ places (a signal and an ``atexit`` handler).
 from __future__ import annotations
 
 import atexit
+import multiprocessing.util
 import os
 import threading
 
@@ -26,8 +27,10 @@ _stopped: set[int] = set()
 def worker_started(worker_id: str) -> None:
     """This process now runs attempts as ``worker_id``; fires ``rail_tasks_worker_start`` once.
 
-    Also registers :func:`worker_stopping` with ``atexit``, for engines whose
-    processes end without a signal of their own.
+    Also registers :func:`worker_stopping` with ``atexit`` and with
+    ``multiprocessing``'s finalizers (forked pool processes end through
+    ``os._exit``, which skips ``atexit``), for engines whose processes end
+    without a signal of their own.
     """
     pid = os.getpid()
     with _lock:
@@ -35,6 +38,7 @@ def worker_started(worker_id: str) -> None:
             return
         _started[pid] = worker_id
     atexit.register(worker_stopping)
+    multiprocessing.util.Finalize(None, worker_stopping, exitpriority=10)
     hooks.worker_start(worker_id)
 
 

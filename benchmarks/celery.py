@@ -36,7 +36,7 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-from benchmarks.common import percentile, setup_django
+from benchmarks.common import percentile, rates, setup_django
 
 REPO = Path(__file__).resolve().parent.parent
 if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
@@ -126,14 +126,7 @@ def measure(
             raise RuntimeError(f"{name}: a pickup sample never ran")
         _, value = popped
         pickups.append(float(value) - sent)
-    return {
-        "enqueue_per_s": count / enqueue_seconds,
-        "enqueue_p50_ms": percentile(latencies, 50) * 1000,
-        "enqueue_p99_ms": percentile(latencies, 99) * 1000,
-        "drain_per_s": count / drain_seconds,
-        "pickup_p50_ms": percentile(pickups, 50) * 1000,
-        "pickup_p99_ms": percentile(pickups, 99) * 1000,
-    }
+    return rates(count, enqueue_seconds, latencies, drain_seconds, pickups)
 
 
 def main() -> None:

@@ -27,3 +27,17 @@ def setup_django(env: dict[str, str]) -> None:
 
     django.setup()
     call_command("migrate", verbosity=0)
+
+
+def rates(
+    count: int, enqueue_seconds: float, latencies: list[float], drain_seconds: float, pickups: list[float]
+) -> dict[str, float]:
+    """One row of a side-by-side table: enqueue and drain rates, enqueue and pickup percentiles in ms."""
+    return {
+        "enqueue_per_s": count / enqueue_seconds,
+        "enqueue_p50_ms": percentile(latencies, 50) * 1000,
+        "enqueue_p99_ms": percentile(latencies, 99) * 1000,
+        "drain_per_s": count / drain_seconds,
+        "pickup_p50_ms": percentile(pickups, 50) * 1000,
+        "pickup_p99_ms": percentile(pickups, 99) * 1000,
+    }

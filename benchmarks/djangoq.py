@@ -35,7 +35,7 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-from benchmarks.common import percentile, setup_django
+from benchmarks.common import rates, setup_django
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -122,14 +122,7 @@ def measure(name: str, count: int, send: Callable[[str, str], None]) -> dict[str
             pickups.append(float(popped[1]) - sent)
     finally:
         worker.stop()
-    return {
-        "enqueue_per_s": count / enqueue_seconds,
-        "enqueue_p50_ms": percentile(latencies, 50) * 1000,
-        "enqueue_p99_ms": percentile(latencies, 99) * 1000,
-        "drain_per_s": count / drain_seconds,
-        "pickup_p50_ms": percentile(pickups, 50) * 1000,
-        "pickup_p99_ms": percentile(pickups, 99) * 1000,
-    }
+    return rates(count, enqueue_seconds, latencies, drain_seconds, pickups)
 
 
 def run_broker(broker: str, count: int) -> None:
